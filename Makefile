@@ -1,0 +1,42 @@
+# One-command workflows. Every target creates the virtual environment first if needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The environment is rebuilt whenever the requirement files change.
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
+
+.PHONY: venv test test-fast lint format bench check-fixture
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+## test: create the environment if needed, then run the whole test suite
+test: venv
+	$(PY) -m pytest -q
+
+## test-fast: skip the slow end-to-end tests
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: venv
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+## check-fixture: compare our network with the official forward fixture
+check-fixture: venv
+	$(PY) scripts/check_official_fixture.py $(FIXTURE)
+
+## bench: model throughput and memory (CPU, and GPU when present)
+bench: venv
+	$(PY) scripts/bench_model.py

@@ -1,0 +1,247 @@
+"""Every configuration key with its default, in one place.
+
+Experiment YAMLs in ``configs/`` override these defaults; command-line ``KEY VALUE`` pairs override
+the YAML. ``get_cfg`` returns a frozen node. Library code never reads this module's globals: entry
+points build objects from the returned config and pass plain arguments down.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+_C.EXPERIMENT = "default"  # name of the output folder: OUTPUT_DIR/<EXPERIMENT>/<timestamp>/
+_C.OUTPUT_DIR = "output"
+_C.SEED = 123
+_C.DEVICE = "auto"  # 'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...
+_C.STAGE = "mesh"  # 'pose': stage 1, the pose stream alone; 'mesh': stage 2, the full PMCE
+
+# ---------------------------------------------------------------------------------------------------
+# Body model files. Users put their licensed SMPL files and the official base data here; the
+# generated SMPL-format body is written to the same layout.
+# ---------------------------------------------------------------------------------------------------
+_C.BODY = CN()
+_C.BODY.SMPL_DIR = "data/body_models/smpl"  # SMPL_{NEUTRAL,MALE,FEMALE}.pkl or basicModel_*.pkl
+_C.BODY.MEAN_VERTICES = "data/base_data/smpl_mean_vertices.npy"  # (6890, 3) template
+_C.BODY.MESH_DOWNSAMPLING = "data/base_data/mesh_downsampling.npz"  # GraphCMR A/U/D, 6890->1723->431
+_C.BODY.J_REGRESSOR_H36M = "data/base_data/J_regressor_h36m_correct.npy"  # (17, 6890)
+_C.BODY.J_REGRESSOR_COCO = "data/base_data/J_regressor_coco.npy"  # (17, 6890)
+
+# ---------------------------------------------------------------------------------------------------
+# Network. Defaults reproduce the official checkpoints (3DPW / COCO-19 setting).
+# ---------------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+_C.MODEL.INPUT_JOINT_SET = "coco19"  # 'coco19' (COCO-17 + pelvis + neck) or 'h36m17'
+_C.MODEL.SEQ_LEN = 16  # T, frames per input window
+_C.MODEL.TARGET_INDEX = -1  # frame of the window that is predicted; -1 means the middle, T // 2
+_C.MODEL.IMG_FEAT_DIM = 2048  # per-frame image feature size (SPIN ResNet-50 pooled features)
+
+_C.MODEL.POSE_STREAM = CN()  # spatial-temporal transformer: 2D pose sequence -> mid-frame 3D pose
+_C.MODEL.POSE_STREAM.DIM = 256  # C1
+_C.MODEL.POSE_STREAM.DEPTH = 3  # L1, spatial + temporal block pairs
+_C.MODEL.POSE_STREAM.HEADS = 8
+_C.MODEL.POSE_STREAM.MLP_RATIO = 2.0
+_C.MODEL.POSE_STREAM.DROP_PATH = 0.2  # stochastic depth, linearly increasing from 0 over depth
+_C.MODEL.POSE_STREAM.USE_IMG_FEAT = True  # add each frame's image feature to its joint tokens (Table 4)
+
+_C.MODEL.IMAGE_STREAM = CN()  # bidirectional GRU over the per-frame image features
+_C.MODEL.IMAGE_STREAM.HIDDEN = 1024
+_C.MODEL.IMAGE_STREAM.LAYERS = 2
+
+_C.MODEL.DECODER = CN()  # co-evolution decoder + mesh upsampler
+_C.MODEL.DECODER.JOINT_DIM = 64  # C2 for joint tokens
+_C.MODEL.DECODER.VERTEX_DIM = 64  # C2 for vertex tokens
+_C.MODEL.DECODER.NUM_BLOCKS = 3  # L2
+_C.MODEL.DECODER.JOINT_HEADS = 8
+_C.MODEL.DECODER.VERTEX_HEADS = 2
+_C.MODEL.DECODER.MLP_RATIO = 4.0
+_C.MODEL.DECODER.DROP_PATH = 0.2  # on every residual branch
+# 'original': every block is fed the pose-stream joints (official); 'chained': block i+1 gets block i's joints
+_C.MODEL.DECODER.JOINT_INPUT = "original"
+# Coarse-mesh initialisation (Table 9): 'nearest_joint' (official), 'template' or 'zeros'
+_C.MODEL.DECODER.INIT = "nearest_joint"
+# Joint set on which each coarse vertex's nearest joint is computed. 'h36m17' reproduces the official
+# code, which gathers those H36M-17 indices from the input joints even when they are COCO-19;
+# 'input' uses the input joint set itself (semantically correct, but not what official checkpoints learned).
+_C.MODEL.DECODER.NEAREST_JOINT_SET = "h36m17"
+# Conditioning normalisation (Table 5): 'adaln_official' (unbiased std, eps on std, gamma without +1),
+# 'adaln' ((1 + gamma), eps on the variance) or 'layernorm' (no image conditioning)
+_C.MODEL.DECODER.NORM = "adaln_official"
+# Pose-mesh interactions (Table 5): 'both', 'pose_to_mesh', 'mesh_to_pose' or 'none'
+_C.MODEL.DECODER.INTERACTION = "both"
+_C.MODEL.DECODER.USE_IMG_FEAT = True  # image feature in the decoder: AdaLN + vertex residual heads (Table 4)
+# 431 -> 6890 upsampling: 'conv' (learned Conv1d, official) or 'matrix' (fixed GraphCMR U matrices)
+_C.MODEL.DECODER.UPSAMPLE = "conv"
+
+# Stage 2 starts from a stage-1 checkpoint (ours or the official pose_*.pth.tar); '' = random init.
+_C.MODEL.POSE_CHECKPOINT = ""
+
+# ---------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------
+_C.DATA = CN()
+_C.DATA.ROOT = "data"
+_C.DATA.TRAIN_LIST = ["synthetic"]  # datasets mixed for training
+_C.DATA.TRAIN_RATIOS = [1.0]  # sampling ratio of each training dataset
+_C.DATA.VAL_LIST = ["synthetic"]
+_C.DATA.TEST_LIST = ["synthetic"]
+_C.DATA.DETECTOR = "gt_noise"  # 2D input: 'gt', 'gt_noise' or the name of a detection file
+_C.DATA.STRIDE = 1  # window stride in frames
+_C.DATA.PAD_MODE = "replicate"  # window padding at video ends: 'replicate' or 'official' (no padding)
+_C.DATA.WORKERS = 2
+
+# ---------------------------------------------------------------------------------------------------
+# Training (losses in metres)
+# ---------------------------------------------------------------------------------------------------
+_C.TRAIN = CN()
+_C.TRAIN.BATCH_SIZE = 32
+_C.TRAIN.EPOCHS = 20
+_C.TRAIN.OPTIMIZER = "adam"  # 'adam' or 'adamw'
+_C.TRAIN.LR = 5e-5
+_C.TRAIN.WEIGHT_DECAY = 0.0
+_C.TRAIN.SCHEDULER = "step"  # 'step' (multi-step) or 'cosine'
+_C.TRAIN.LR_STEPS = [2, 4, 6, 8, 10, 12, 15]  # epochs at which the learning rate is multiplied by LR_FACTOR
+_C.TRAIN.LR_FACTOR = 0.9
+_C.TRAIN.WARMUP_EPOCHS = 0
+_C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 disables clipping
+_C.TRAIN.AMP = "none"  # 'none', 'bf16' or 'fp16' (GPU only)
+_C.TRAIN.EDGE_LOSS_START = 2  # the edge-length loss is added after this epoch
+_C.TRAIN.VAL_EVERY = 1  # epochs between validations
+_C.TRAIN.SAVE_EVERY = 5  # epochs between periodic checkpoints
+
+_C.LOSS = CN()
+_C.LOSS.POSE_WEIGHT = 1.0  # stage 1: L1 on the mid-frame 3D pose
+_C.LOSS.MESH_WEIGHT = 1.0  # lambda_m
+_C.LOSS.JOINT_WEIGHT = 1.0  # lambda_j (the official 1e-3 on millimetres, expressed in metres)
+_C.LOSS.NORMAL_WEIGHT = 0.1  # lambda_n
+_C.LOSS.EDGE_WEIGHT = 20.0  # lambda_e
+
+# ---------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------
+_C.EVAL = CN()
+_C.EVAL.BATCH_SIZE = 64
+_C.EVAL.PROTOCOL = "full"  # 'full' (corrected, every frame) or 'official' (reproduces the official code)
+_C.EVAL.CHECKPOINT = ""
+
+# ---------------------------------------------------------------------------------------------------
+# Demo
+# ---------------------------------------------------------------------------------------------------
+_C.DEMO = CN()
+_C.DEMO.CHECKPOINT = ""
+_C.DEMO.MIN_TRACK_LEN = 16  # frames; shorter tracks are skipped with a message
+_C.DEMO.BATCH_SIZE = 32
+
+# Allowed values of the string switches; checked after every merge.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "STAGE": ("pose", "mesh"),
+    "MODEL.INPUT_JOINT_SET": ("coco19", "h36m17"),
+    "MODEL.DECODER.JOINT_INPUT": ("original", "chained"),
+    "MODEL.DECODER.INIT": ("nearest_joint", "template", "zeros"),
+    "MODEL.DECODER.NEAREST_JOINT_SET": ("h36m17", "input"),
+    "MODEL.DECODER.NORM": ("adaln_official", "adaln", "layernorm"),
+    "MODEL.DECODER.INTERACTION": ("both", "pose_to_mesh", "mesh_to_pose", "none"),
+    "MODEL.DECODER.UPSAMPLE": ("conv", "matrix"),
+    "DATA.PAD_MODE": ("replicate", "official"),
+    "TRAIN.OPTIMIZER": ("adam", "adamw"),
+    "TRAIN.SCHEDULER": ("step", "cosine"),
+    "TRAIN.AMP": ("none", "bf16", "fp16"),
+    "EVAL.PROTOCOL": ("full", "official"),
+}
+
+
+# Attention widths and their head counts: the width must split evenly over the heads.
+_DIM_HEADS = (
+    ("MODEL.POSE_STREAM.DIM", "MODEL.POSE_STREAM.HEADS"),
+    ("MODEL.DECODER.JOINT_DIM", "MODEL.DECODER.JOINT_HEADS"),
+    ("MODEL.DECODER.VERTEX_DIM", "MODEL.DECODER.VERTEX_HEADS"),
+)
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key and the source."""
+
+
+def get_cfg_defaults() -> CN:
+    """A mutable copy of the defaults."""
+    return _C.clone()
+
+
+def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = ()) -> CN:
+    """Defaults, then the YAML at ``path``, then ``KEY VALUE`` overrides; validated and frozen."""
+    cfg = get_cfg_defaults()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (pass an existing YAML, e.g. configs/*.yaml)")
+        _merge(cfg.merge_from_file, str(path), source=str(path))
+    if opts:
+        if len(opts) % 2:
+            raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number: {list(opts)}")
+        _merge(cfg.merge_from_list, list(opts), source="command-line overrides")
+    validate(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def _merge(merge_fn, arg, source: str) -> None:
+    try:
+        merge_fn(arg)
+    except KeyError as err:  # yacs: "Non-existent config key: X"
+        raise ConfigError(f"{source}: {err.args[0]} (see lib/config.py for the valid keys)") from None
+    except (ValueError, AssertionError) as err:  # yacs: type mismatch / malformed value
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def validate(cfg: CN) -> None:
+    """Check the values that yacs' type check cannot: choices and ranges."""
+    for key, allowed in CHOICES.items():
+        value = _lookup(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key} = {value!r} is not one of {allowed}")
+    seq_len = cfg.MODEL.SEQ_LEN
+    if seq_len < 1:
+        raise ConfigError(f"MODEL.SEQ_LEN must be >= 1, got {seq_len}")
+    if not -1 <= cfg.MODEL.TARGET_INDEX < seq_len:
+        raise ConfigError(f"MODEL.TARGET_INDEX must be -1 or in [0, {seq_len - 1}], got {cfg.MODEL.TARGET_INDEX}")
+    for dim_key, heads_key in _DIM_HEADS:
+        dim, heads = _lookup(cfg, dim_key), _lookup(cfg, heads_key)
+        if dim % heads:
+            raise ConfigError(f"{dim_key} = {dim} is not divisible by {heads_key} = {heads}")
+    if len(cfg.DATA.TRAIN_RATIOS) != len(cfg.DATA.TRAIN_LIST):
+        raise ConfigError(f"DATA.TRAIN_RATIOS has {len(cfg.DATA.TRAIN_RATIOS)} entries but DATA.TRAIN_LIST "
+                          f"has {len(cfg.DATA.TRAIN_LIST)}; give one ratio per training dataset")
+
+
+def target_index(cfg: CN) -> int:
+    """The predicted frame of a window: MODEL.TARGET_INDEX, or T // 2 when it is -1."""
+    return cfg.MODEL.TARGET_INDEX if cfg.MODEL.TARGET_INDEX >= 0 else cfg.MODEL.SEQ_LEN // 2
+
+
+def save_cfg(cfg: CN, path: str | os.PathLike) -> None:
+    """Write the merged config as YAML, atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(cfg.dump())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _lookup(cfg: CN, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
