@@ -1,0 +1,148 @@
+"""Image-feature stream + co-evolution decoder + mesh upsampler (paper sections 3.1-3.2).
+
+Called ``pose_mesh_coevo`` in the official checkpoints; its attribute names follow them.
+Shapes: B batch, T frames, J joints, V' coarse vertices, V full vertices, D image-feature size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lib.models.coevo_block import CoevoBlock
+from lib.models.norms import NORM_LAYERS
+
+JOINT_INPUTS = ("original", "chained")
+INITS = ("nearest_joint", "template", "zeros")
+UPSAMPLERS = ("conv", "matrix")
+
+
+class MeshDecoder(nn.Module):
+    """Mid-frame 3D joints + image-feature sequence -> refined joints and the full mesh.
+
+    The coarse mesh is handed in by the caller (see ``lib.body.coarse_mesh.CoarseMesh``):
+    ``coarse_template`` (V', 3) metres, ``vertex_joint_map`` (V',) the joint each coarse vertex starts at,
+    and ``upsample_matrix`` (V, V') sparse, needed only by the fixed-matrix upsampler.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_joints: int,
+        coarse_template: torch.Tensor,
+        vertex_joint_map: torch.Tensor,
+        num_vertices: int = 6890,
+        upsample_matrix: torch.Tensor | None = None,
+        target_index: int = 8,
+        img_feat_dim: int = 2048,
+        gru_hidden: int = 1024,
+        gru_layers: int = 2,
+        joint_dim: int = 64,
+        vertex_dim: int = 64,
+        num_blocks: int = 3,
+        joint_heads: int = 8,
+        vertex_heads: int = 2,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.2,
+        norm: str = "adaln_official",
+        interaction: str = "both",
+        joint_input: str = "original",
+        init: str = "nearest_joint",
+        upsample: str = "conv",
+        use_img_feat: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_choice("joint_input", joint_input, JOINT_INPUTS)
+        _check_choice("init", init, INITS)
+        _check_choice("upsample", upsample, UPSAMPLERS)
+        _check_choice("norm", norm, tuple(NORM_LAYERS))
+        if not use_img_feat and norm != "layernorm":
+            raise ValueError("a decoder without image features needs norm='layernorm' (nothing to condition on)")
+        num_coarse = coarse_template.shape[0]
+        if vertex_joint_map.shape != (num_coarse,) or int(vertex_joint_map.max()) >= num_joints:
+            raise ValueError(
+                f"vertex_joint_map must have shape ({num_coarse},) with indices < {num_joints}, got shape "
+                f"{tuple(vertex_joint_map.shape)} and max {int(vertex_joint_map.max())}"
+            )
+        self.joint_input, self.init, self.target_index = joint_input, init, target_index
+        self.register_buffer("init_vertices", coarse_template.float().clone())  # in official checkpoints
+        self.register_buffer("vertex_joint_map", vertex_joint_map.long().clone(), persistent=False)
+        block_args = dict(
+            num_joints=num_joints, num_vertices=num_coarse, joint_dim=joint_dim, vertex_dim=vertex_dim,
+            joint_heads=joint_heads, vertex_heads=vertex_heads, mlp_ratio=mlp_ratio, drop_path=drop_path,
+            norm=NORM_LAYERS[norm], cond_dim=2 * gru_hidden, interaction=interaction,
+        )  # fmt: skip
+        # Numbered attributes (not ModuleLists) keep the official checkpoint keys.
+        self.num_blocks = num_blocks
+        for i in range(1, num_blocks + 1):
+            self.add_module(f"coevoblock{i}", CoevoBlock(**block_args))
+        self._build_upsampler(upsample, num_coarse, num_vertices, upsample_matrix)
+        self.gru_cur = (
+            nn.GRU(img_feat_dim, gru_hidden, num_layers=gru_layers, bidirectional=True) if use_img_feat else None
+        )
+        # One linear head per coordinate (x, y, z): an image-driven residual added to the upsampled mesh.
+        self.use_img_feat = use_img_feat
+        if use_img_feat:
+            for axis in range(1, 4):
+                self.add_module(f"linear_cur{axis}", nn.Linear(2 * gru_hidden, num_vertices))
+
+    @property
+    def blocks(self) -> list[CoevoBlock]:
+        return [getattr(self, f"coevoblock{i}") for i in range(1, self.num_blocks + 1)]
+
+    def vertex_residual(self, cond: torch.Tensor) -> torch.Tensor:
+        """cond: (B, 2 * hidden) -> per-vertex offsets (B, V, 3)."""
+        hidden = F.relu(cond)
+        return torch.stack([getattr(self, f"linear_cur{axis}")(hidden) for axis in range(1, 4)], dim=-1)
+
+    def _build_upsampler(self, kind: str, num_coarse: int, num_vertices: int, matrix: torch.Tensor | None) -> None:
+        if kind == "conv":
+            # Official: vertices are channels and the kernel slides over the xyz axis.
+            self.upsample_conv = nn.Conv1d(num_coarse, num_vertices, kernel_size=3, padding=1)
+            return
+        if matrix is None or tuple(matrix.shape) != (num_vertices, num_coarse):
+            shape = None if matrix is None else tuple(matrix.shape)
+            raise ValueError(f"upsample='matrix' needs a ({num_vertices}, {num_coarse}) matrix, got {shape}")
+        self.upsample_conv = None
+        self.register_buffer("upsample_matrix", matrix.float().coalesce(), persistent=False)
+
+    def image_feature(self, img_feat: torch.Tensor) -> torch.Tensor | None:
+        """img_feat: (B, T, D) -> the bi-GRU output at the target frame (B, 2 * hidden), or None."""
+        if self.gru_cur is None:
+            return None
+        out, _ = self.gru_cur(img_feat.transpose(0, 1))  # (T, B, 2 * hidden), sequence first
+        return out[self.target_index]
+
+    def initial_vertices(self, joints: torch.Tensor) -> torch.Tensor:
+        """joints: (B, J, 3) -> coarse vertices (B, V', 3) to start from (paper Table 9)."""
+        if self.init == "nearest_joint":
+            return joints[:, self.vertex_joint_map]
+        template = self.init_vertices.expand(joints.shape[0], -1, -1)
+        return template if self.init == "template" else torch.zeros_like(template)
+
+    def upsample(self, vertices: torch.Tensor) -> torch.Tensor:
+        """vertices: (B, V', 3) -> (B, V, 3)."""
+        if self.upsample_conv is not None:
+            return self.upsample_conv(vertices)
+        b, n, _ = vertices.shape
+        flat = vertices.transpose(0, 1).reshape(n, b * 3)  # (V', B*3)
+        return torch.sparse.mm(self.upsample_matrix, flat).reshape(-1, b, 3).transpose(0, 1)
+
+    def forward(self, joints: torch.Tensor, img_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """joints: (B, J, 3) metres, img_feat: (B, T, D) -> refined joints (B, J, 3), mesh (B, V, 3)."""
+        cond = self.image_feature(img_feat)
+        block_joints, vertices = joints, self.initial_vertices(joints)
+        for block in self.blocks:
+            refined, vertices = block(block_joints, vertices, cond)
+            # Official: every block is fed the original joints; only vertices are chained.
+            block_joints = refined if self.joint_input == "chained" else joints
+        mesh = self.upsample(vertices)
+        if self.use_img_feat:
+            mesh = mesh + self.vertex_residual(cond)
+        return refined, mesh
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
