@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.config import get_cfg  # noqa: E402
-from lib.models.build import build_model  # noqa: E402
-from lib.models.pmce import PMCE  # noqa: E402
+from lib.config import get_cfg
+from lib.models.build import build_model
+from lib.models.pmce import PMCE
 
 REQUIRED_KEYS = ("fixture_seed", "state_dict_small", "recipe", "standins", "inputs", "outputs",
                  "intermediates", "decoder_only", "config")  # fmt: skip
@@ -57,7 +57,9 @@ def regenerate_state_dict(fixture: dict) -> dict[str, torch.Tensor]:
         tensor = splitmix64_values(key, tuple(spec["shape"]), spec["bound"], int(fixture["fixture_seed"]))
         checksum = tensor.double().sum().item()
         if not np.isclose(checksum, float(spec["check_sum"]), rtol=1e-9, atol=1e-6):
-            raise FixtureError(f"recipe for {key} regenerates checksum {checksum}, fixture says {spec['check_sum']}")
+            raise FixtureError(
+                f"recipe for {key} regenerates checksum {checksum}, fixture says {spec['check_sum']}"
+            )
         state[key] = tensor
     return state
 
@@ -75,8 +77,9 @@ def load_fixture(path: Path) -> dict:
 def build_from_fixture(fixture: dict) -> PMCE:
     """Our model with the fixture's configuration, stand-in coarse mesh and weights, in eval mode."""
     fc = fixture["config"]
+    joint_set = "coco19" if fc["num_joint"] == 19 else "h36m17"
     cfg = get_cfg(opts=[
-        "MODEL.SEQ_LEN", fc["seqlen"], "MODEL.INPUT_JOINT_SET", "coco19" if fc["num_joint"] == 19 else "h36m17",
+        "MODEL.SEQ_LEN", fc["seqlen"], "MODEL.INPUT_JOINT_SET", joint_set,
         "MODEL.POSE_STREAM.DIM", fc["hpe_dim"], "MODEL.POSE_STREAM.DEPTH", fc["hpe_dep"],
         "MODEL.DECODER.JOINT_DIM", fc["joint_dim"], "MODEL.DECODER.VERTEX_DIM", fc["vertx_dim"],
         "MODEL.DECODER.NUM_BLOCKS", fc["num_coevo_blocks"], "MODEL.IMAGE_STREAM.HIDDEN", fc["gru_hidden"],
@@ -89,7 +92,9 @@ def build_from_fixture(fixture: dict) -> PMCE:
     return model.eval()
 
 
-def run_with_intermediates(model: PMCE, pose2d: torch.Tensor, img_feat: torch.Tensor) -> dict[str, torch.Tensor]:
+def run_with_intermediates(
+    model: PMCE, pose2d: torch.Tensor, img_feat: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Forward pass that also records the tensors the fixture stores as ``intermediates``."""
     decoder = model.pose_mesh_coevo
     seen: dict[str, torch.Tensor] = {}
@@ -151,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, diff in rows:
         print(f"{name:<{width}}  {diff:.3e}{'' if diff <= args.tol else '  FAIL'}")
     failed = [name for name, diff in rows if not diff <= args.tol]
-    print(f"{len(rows) - len(failed)}/{len(rows)} within {args.tol:g}" + (f"; failed: {failed}" if failed else ""))
+    print(
+        f"{len(rows) - len(failed)}/{len(rows)} within {args.tol:g}"
+        + (f"; failed: {failed}" if failed else "")
+    )
     return 1 if failed else 0
 
 

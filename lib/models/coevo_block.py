@@ -101,7 +101,9 @@ class CoevoBlock(nn.Module):
         self.joint_SA_FFN = ConditionedBlock(joint_dim, joint_heads, **common)
         self.vertx_SA_FFN = ConditionedBlock(vertex_dim, vertex_heads, **common)
         self.joint_CA_FFN = (
-            ConditionedCrossBlock(joint_dim, joint_heads, value_dim=vertex_dim, **common) if joints_attend else None
+            ConditionedCrossBlock(joint_dim, joint_heads, value_dim=vertex_dim, **common)
+            if joints_attend
+            else None
         )
         self.vertx_CA_FFN = (
             ConditionedCrossBlock(vertex_dim, vertex_heads, value_dim=joint_dim, **common)

@@ -58,7 +58,9 @@ class MeshDecoder(nn.Module):
         _check_choice("upsample", upsample, UPSAMPLERS)
         _check_choice("norm", norm, tuple(NORM_LAYERS))
         if not use_img_feat and norm != "layernorm":
-            raise ValueError("a decoder without image features needs norm='layernorm' (nothing to condition on)")
+            raise ValueError(
+                "a decoder without image features needs norm='layernorm' (nothing to condition on)"
+            )
         num_coarse = coarse_template.shape[0]
         if vertex_joint_map.shape != (num_coarse,) or int(vertex_joint_map.max()) >= num_joints:
             raise ValueError(
@@ -79,7 +81,9 @@ class MeshDecoder(nn.Module):
             self.add_module(f"coevoblock{i}", CoevoBlock(**block_args))
         self._build_upsampler(upsample, num_coarse, num_vertices, upsample_matrix)
         self.gru_cur = (
-            nn.GRU(img_feat_dim, gru_hidden, num_layers=gru_layers, bidirectional=True) if use_img_feat else None
+            nn.GRU(img_feat_dim, gru_hidden, num_layers=gru_layers, bidirectional=True)
+            if use_img_feat
+            else None
         )
         # One linear head per coordinate (x, y, z): an image-driven residual added to the upsampled mesh.
         self.use_img_feat = use_img_feat
@@ -96,7 +100,9 @@ class MeshDecoder(nn.Module):
         hidden = F.relu(cond)
         return torch.stack([getattr(self, f"linear_cur{axis}")(hidden) for axis in range(1, 4)], dim=-1)
 
-    def _build_upsampler(self, kind: str, num_coarse: int, num_vertices: int, matrix: torch.Tensor | None) -> None:
+    def _build_upsampler(
+        self, kind: str, num_coarse: int, num_vertices: int, matrix: torch.Tensor | None
+    ) -> None:
         if kind == "conv":
             # Official: vertices are channels and the kernel slides over the xyz axis.
             self.upsample_conv = nn.Conv1d(num_coarse, num_vertices, kernel_size=3, padding=1)

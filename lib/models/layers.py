@@ -76,7 +76,9 @@ class CrossAttention(nn.Module):
     Queries have width ``dim``; keys and values may come with other widths and are projected to ``dim``.
     """
 
-    def __init__(self, dim: int, heads: int, key_dim: int | None = None, value_dim: int | None = None) -> None:
+    def __init__(
+        self, dim: int, heads: int, key_dim: int | None = None, value_dim: int | None = None
+    ) -> None:
         super().__init__()
         self.heads = heads
         self.wq = nn.Linear(dim, dim)

@@ -60,7 +60,9 @@ class PoseStream(nn.Module):
         if self.imgfeat_embed is not None:
             x = x + self.imgfeat_embed(img_feat.reshape(b * t, 1, -1))
         x = x + self.spatial_pos_embed
-        for depth, (spatial, temporal) in enumerate(zip(self.SpatialBlocks, self.TemporalBlocks, strict=True)):
+        for depth, (spatial, temporal) in enumerate(
+            zip(self.SpatialBlocks, self.TemporalBlocks, strict=True)
+        ):
             x = self.norm_s(spatial(x))
             x = x.view(b, t, j, -1).transpose(1, 2).reshape(b * j, t, -1)  # (B*J, T, C)
             if depth == 0:
