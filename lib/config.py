@@ -15,6 +15,7 @@ from pathlib import Path
 from yacs.config import CfgNode as CN
 
 _C = CN()
+_C._BASE_ = ""  # a YAML may name another YAML (relative path) whose values it overrides
 
 _C.EXPERIMENT = "default"  # name of the output folder: OUTPUT_DIR/<EXPERIMENT>/<timestamp>/
 _C.OUTPUT_DIR = "output"
@@ -91,6 +92,8 @@ _C.DATA.TRAIN_LIST = ["synthetic"]  # datasets mixed for training
 _C.DATA.TRAIN_RATIOS = [1.0]  # sampling ratio of each training dataset
 _C.DATA.VAL_LIST = ["synthetic"]
 _C.DATA.TEST_LIST = ["synthetic"]
+# Joint set regressed from meshes for the mesh->joint loss and the metrics: 'h36m17' or 'coco19'
+_C.DATA.TARGET_JOINT_SET = "h36m17"
 _C.DATA.DETECTOR = "gt_noise"  # 2D input: 'gt', 'gt_noise' or the name of a detection file
 _C.DATA.STRIDE = 1  # window stride in frames
 _C.DATA.PAD_MODE = "replicate"  # window padding at video ends: 'replicate' or 'official' (no padding)
@@ -148,6 +151,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "MODEL.DECODER.NORM": ("adaln_official", "adaln", "layernorm"),
     "MODEL.DECODER.INTERACTION": ("both", "pose_to_mesh", "mesh_to_pose", "none"),
     "MODEL.DECODER.UPSAMPLE": ("conv", "matrix"),
+    "DATA.TARGET_JOINT_SET": ("h36m17", "coco19"),
     "DATA.PAD_MODE": ("replicate", "official"),
     "TRAIN.OPTIMIZER": ("adam", "adamw"),
     "TRAIN.SCHEDULER": ("step", "cosine"),
@@ -180,7 +184,9 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = ()) -> 
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (pass an existing YAML, e.g. configs/*.yaml)")
-        _merge(cfg.merge_from_file, str(path), source=str(path))
+        for layer in _config_chain(path):
+            _merge(cfg.merge_from_file, str(layer), source=str(layer))
+        cfg._BASE_ = ""  # the merged config is self-contained
     if opts:
         if len(opts) % 2:
             raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number: {list(opts)}")
@@ -188,6 +194,27 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = ()) -> 
     validate(cfg)
     cfg.freeze()
     return cfg
+
+
+def _config_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
+    """``path`` preceded by the files it inherits from through a ``_BASE_: other.yaml`` line."""
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: _BASE_ files include each other in a cycle")
+    base = _read_base(path)
+    if base is None:
+        return [path]
+    base_path = (path.parent / base).resolve()
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: _BASE_ file not found: {base_path}")
+    return [*_config_chain(base_path, (*seen, path)), path]
+
+
+def _read_base(path: Path) -> str | None:
+    for line in path.read_text().splitlines():
+        if line.startswith("_BASE_:"):
+            return line.split(":", 1)[1].strip().strip("'\"") or None
+    return None
 
 
 def _merge(merge_fn, arg, source: str) -> None:
@@ -216,6 +243,11 @@ def validate(cfg: CN) -> None:
         dim, heads = _lookup(cfg, dim_key), _lookup(cfg, heads_key)
         if dim % heads:
             raise ConfigError(f"{dim_key} = {dim} is not divisible by {heads_key} = {heads}")
+    if not cfg.MODEL.DECODER.USE_IMG_FEAT and cfg.MODEL.DECODER.NORM != "layernorm":
+        raise ConfigError(
+            "MODEL.DECODER.USE_IMG_FEAT False leaves nothing to condition on: "
+            "set MODEL.DECODER.NORM layernorm"
+        )
     if len(cfg.DATA.TRAIN_RATIOS) != len(cfg.DATA.TRAIN_LIST):
         raise ConfigError(
             f"DATA.TRAIN_RATIOS has {len(cfg.DATA.TRAIN_RATIOS)} entries but DATA.TRAIN_LIST "

@@ -9,7 +9,7 @@ from torch import nn
 from yacs.config import CfgNode
 
 from lib.config import target_index
-from lib.constants import num_joints
+from lib.constants import NUM_VERTICES, num_joints
 from lib.models.decoder import MeshDecoder
 from lib.models.pmce import PMCE
 from lib.models.pose_stream import PoseStream
@@ -49,6 +49,7 @@ def build_decoder(cfg: CfgNode, coarse_mesh: CoarseMeshLike) -> MeshDecoder:
         num_joints=num_joints(m.INPUT_JOINT_SET),
         coarse_template=coarse_mesh.template,
         vertex_joint_map=coarse_mesh.vertex_joint_map,
+        num_vertices=NUM_VERTICES,
         upsample_matrix=upsample_matrix,
         target_index=target_index(cfg),
         img_feat_dim=m.IMG_FEAT_DIM,
