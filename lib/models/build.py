@@ -89,7 +89,7 @@ def compose_upsampling(matrices: Sequence[torch.Tensor]) -> torch.Tensor:
     """Sparse coarse-to-fine matrices (U1 (1723, V'), U0 (V, 1723)) -> one sparse (V, V') matrix."""
     if not matrices:
         raise ValueError("MODEL.DECODER.UPSAMPLE 'matrix' needs the U matrices of mesh_downsampling.npz")
-    total = matrices[0].coalesce()
+    total = matrices[0].to_dense()
     for matrix in matrices[1:]:
-        total = torch.sparse.mm(matrix.coalesce(), total)
-    return total.coalesce()
+        total = torch.sparse.mm(matrix.coalesce(), total)  # sparse @ dense; V x V' is small enough dense
+    return total.to_sparse()

@@ -1,0 +1,195 @@
+"""Every MODEL variant switch changes the computation as intended (tiny CPU models)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib.config import get_cfg
+from lib.models.build import build_model
+from lib.models.coevo_block import CoevoBlock
+from lib.models.norms import NORM_LAYERS, AdaLN, OfficialAdaLN, UnconditionedLayerNorm
+from tests.test_model import random_coarse_mesh
+
+TINY = [
+    "MODEL.SEQ_LEN", "4", "MODEL.IMG_FEAT_DIM", "12",
+    "MODEL.POSE_STREAM.DIM", "16", "MODEL.POSE_STREAM.DEPTH", "1", "MODEL.POSE_STREAM.HEADS", "2",
+    "MODEL.IMAGE_STREAM.HIDDEN", "8", "MODEL.IMAGE_STREAM.LAYERS", "1",
+    "MODEL.DECODER.JOINT_DIM", "8", "MODEL.DECODER.VERTEX_DIM", "8", "MODEL.DECODER.NUM_BLOCKS", "2",
+    "MODEL.DECODER.JOINT_HEADS", "2", "MODEL.DECODER.VERTEX_HEADS", "2",
+]  # fmt: skip
+NUM_COARSE = 20
+
+
+def build(*opts: str, coarse=None, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    cfg = get_cfg(opts=[*TINY, *opts])
+    return build_model(cfg, coarse or random_coarse_mesh(NUM_COARSE, 17)).eval()
+
+
+def inputs(batch: int = 2, frames: int = 4, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, frames, 19, 2, generator=g) * 2 - 1, torch.rand(batch, frames, 12, generator=g)
+
+
+def block_inputs(model) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Run the model and return the (joints, vertices) each co-evolution block received."""
+    seen = []
+    hooks = [
+        b.register_forward_pre_hook(lambda m, args: seen.append(args[:2]))
+        for b in model.pose_mesh_coevo.blocks
+    ]
+    with torch.no_grad():
+        out = model(*inputs())
+    for hook in hooks:
+        hook.remove()
+    return seen, out
+
+
+@pytest.mark.parametrize("mode", ["original", "chained"])
+def test_decoder_joint_input(mode):
+    model = build("MODEL.DECODER.JOINT_INPUT", mode)
+    first_out = []
+    model.pose_mesh_coevo.blocks[0].register_forward_hook(lambda m, a, out: first_out.append(out[0]))
+    (joints1, _), (joints2, _) = block_inputs(model)[0]
+    assert torch.equal(joints1, block_inputs(model)[1].pose3d)
+    expected = joints1 if mode == "original" else first_out[0]
+    assert torch.equal(joints2, expected)
+
+
+@pytest.mark.parametrize("init", ["nearest_joint", "template", "zeros"])
+def test_coarse_mesh_initialisation(init):
+    coarse = random_coarse_mesh(NUM_COARSE, 17)
+    model = build("MODEL.DECODER.INIT", init, coarse=coarse)
+    [(joints, vertices), _], _ = block_inputs(model)
+    expected = {
+        "nearest_joint": joints[:, coarse.vertex_joint_map],
+        "template": coarse.template.expand_as(vertices),
+        "zeros": torch.zeros_like(vertices),
+    }[init]
+    assert torch.equal(vertices, expected)
+
+
+def test_official_adaln_formula():
+    torch.manual_seed(0)
+    norm, x, cond = OfficialAdaLN(8, 5), torch.randn(2, 3, 8), torch.randn(2, 5)
+    gamma, beta = norm.mlp_gamma(cond)[:, None], norm.mlp_beta(cond)[:, None]
+    std = ((x - x.mean(-1, keepdim=True)) ** 2).sum(-1, keepdim=True).div(7).sqrt()  # unbiased
+    expected = gamma * (x - x.mean(-1, keepdim=True)) / (std + 1e-6) + beta
+    torch.testing.assert_close(norm(x, cond), expected)
+
+
+def test_modern_adaln_is_layernorm_at_zero_modulation():
+    norm, x, cond = AdaLN(8, 5), torch.randn(2, 3, 8), torch.randn(2, 5)
+    for layer in (norm.mlp_gamma, norm.mlp_beta):
+        torch.nn.init.zeros_(layer.weight), torch.nn.init.zeros_(layer.bias)
+    torch.testing.assert_close(norm(x, cond), F.layer_norm(x, (8,), eps=1e-6))
+
+
+def test_layernorm_variant_ignores_the_image_feature():
+    norm, x = UnconditionedLayerNorm(8, 5), torch.randn(2, 3, 8)
+    assert torch.equal(norm(x, torch.randn(2, 5)), norm(x, torch.randn(2, 5)))
+
+
+@pytest.mark.parametrize("norm", sorted(NORM_LAYERS))
+def test_norm_switch_selects_layer(norm):
+    model = build("MODEL.DECODER.NORM", norm)
+    block = model.pose_mesh_coevo.blocks[0]
+    assert type(block.joint_SA_FFN.norm1) is NORM_LAYERS[norm]
+    assert type(block.vertx_CA_FFN.normq) is NORM_LAYERS[norm]
+
+
+@pytest.mark.parametrize(
+    "interaction, joints_see_mesh, mesh_sees_joints",
+    [
+        ("both", True, True),
+        ("pose_to_mesh", False, True),
+        ("mesh_to_pose", True, False),
+        ("none", False, False),
+    ],
+)
+def test_interactions(interaction, joints_see_mesh, mesh_sees_joints):
+    torch.manual_seed(0)
+    block = CoevoBlock(num_joints=5, num_vertices=7, joint_dim=8, vertex_dim=8, joint_heads=2, vertex_heads=2,
+                       norm=OfficialAdaLN, cond_dim=4, interaction=interaction).eval()  # fmt: skip
+    joints, vertices, cond = torch.randn(1, 5, 3), torch.randn(1, 7, 3), torch.randn(1, 4)
+    j0, v0 = block(joints, vertices, cond)
+    j1, _ = block(joints, vertices + 1.0, cond)  # move the mesh: do the joints notice?
+    _, v2 = block(
+        joints + 1.0, vertices, cond
+    )  # move the joints: do the vertices notice? (vertex residual aside)
+    assert (not torch.allclose(j0, j1)) == joints_see_mesh
+    assert (not torch.allclose(v0 + 0.0, v2)) == mesh_sees_joints
+    assert (block.joint_CA_FFN is not None) == joints_see_mesh
+    assert (block.vertx_CA_FFN is not None) == mesh_sees_joints
+
+
+def test_image_feature_switches():
+    pose2d, feats = inputs()
+    other = feats.flip(0)
+    no_encoder = build("MODEL.POSE_STREAM.USE_IMG_FEAT", "False")
+    assert "pose_lifter.imgfeat_embed.weight" not in no_encoder.state_dict()
+    with torch.no_grad():
+        assert torch.equal(no_encoder(pose2d, feats).pose3d, no_encoder(pose2d, other).pose3d)
+        assert not torch.equal(no_encoder(pose2d, feats).mesh, no_encoder(pose2d, other).mesh)
+    neither = build("MODEL.POSE_STREAM.USE_IMG_FEAT", "False", "MODEL.DECODER.USE_IMG_FEAT", "False",
+                    "MODEL.DECODER.NORM", "layernorm")  # fmt: skip
+    keys = neither.state_dict().keys()
+    assert not any("gru_cur" in k or "linear_cur" in k or "mlp_gamma" in k for k in keys)
+    with torch.no_grad():
+        assert torch.equal(neither(pose2d, feats).mesh, neither(pose2d, other).mesh)
+
+
+def test_fixed_matrix_upsampling():
+    coarse = random_coarse_mesh(NUM_COARSE, 17)
+    g = torch.Generator().manual_seed(3)
+    u1 = (
+        torch.rand(30, NUM_COARSE, generator=g) * (torch.rand(30, NUM_COARSE, generator=g) > 0.8)
+    ).to_sparse()
+    u0 = (torch.rand(6890, 30, generator=g) * (torch.rand(6890, 30, generator=g) > 0.9)).to_sparse()
+    coarse.upsample = (u1, u0)
+    decoder = build("MODEL.DECODER.UPSAMPLE", "matrix", coarse=coarse).pose_mesh_coevo
+    assert "upsample_conv.weight" not in decoder.state_dict()
+    vertices = torch.randn(2, NUM_COARSE, 3)
+    expected = torch.einsum("vc,bcd->bvd", u0.to_dense() @ u1.to_dense(), vertices)
+    torch.testing.assert_close(decoder.upsample(vertices), expected)
+
+
+def test_sequence_length_and_target_index():
+    model = build("MODEL.SEQ_LEN", "8", "MODEL.TARGET_INDEX", "2")
+    assert model.pose_lifter.fusion.in_channels == 8
+    gru_out = []
+    model.pose_mesh_coevo.gru_cur.register_forward_hook(lambda m, i, o: gru_out.append(o[0]))
+    _, feats = inputs(frames=8)
+    cond = model.pose_mesh_coevo.image_feature(feats)
+    assert torch.equal(cond, gru_out[0][2])
+    with torch.no_grad():
+        assert model(inputs(frames=8)[0], feats).mesh.shape == (2, 6890, 3)
+
+
+def parameters_without_gradient(*opts: str) -> set[str]:
+    model = build(*opts, "MODEL.POSE_STREAM.DROP_PATH", "0.0", "MODEL.DECODER.DROP_PATH", "0.0").train()
+    out = model(*inputs())
+    loss = out.abs().mean() if isinstance(out, torch.Tensor) else sum(t.abs().mean() for t in out)
+    loss.backward()
+    return {name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0}
+
+
+def test_every_parameter_receives_a_gradient():
+    assert parameters_without_gradient("STAGE", "pose") == set()
+    assert parameters_without_gradient("MODEL.DECODER.JOINT_INPUT", "chained") == set()
+
+
+def test_official_joint_input_leaves_joint_branches_of_early_blocks_untrained():
+    """Official quirk: joint outputs of all but the last block are discarded, so their joint-refinement
+    parameters never receive a gradient (the vertex branch still reads their pre-update joint tokens)."""
+    dead = parameters_without_gradient("MODEL.DECODER.JOINT_INPUT", "original")
+    joint_only = (
+        "j_Q_embed",
+        "v2j_K_embed",
+        "proj_v2j_dim",
+        "joint_CA_FFN",
+        "joint_SA_FFN",
+        "proj_joint_feat2coor",
+    )
+    assert dead and all(name.startswith("pose_mesh_coevo.coevoblock1.") for name in dead)
+    assert all(name.split(".")[2] in joint_only for name in dead)
