@@ -144,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fixture", type=Path)
     parser.add_argument("--tol", type=float, default=1e-5, help="max allowed absolute difference")
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
     try:
         fixture = load_fixture(args.fixture)
-        rows = compare(fixture, build_from_fixture(fixture))
+        with torch.no_grad():
+            rows = compare(fixture, build_from_fixture(fixture))
     except FixtureError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
