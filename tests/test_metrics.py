@@ -186,6 +186,21 @@ def test_h36m_reports_per_action_means_in_mm() -> None:
     assert results["PA-MPJPE/Walking"] == pytest.approx(0.0, abs=1e-9)  # a translation of the eval joints
 
 
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))],
+)
+def test_protocols_run_on_the_device_of_the_inputs(device: str) -> None:
+    gen = torch.Generator().manual_seed(6)
+    pred, gt = torch.randn(2, 8, 17, 3, generator=gen).to(device)
+    valid = torch.ones(8, dtype=torch.bool, device=device)
+    on_device = protocols.evaluate_mpii3d_joints(pred, gt, torch.zeros(8, device=device), valid=valid)
+    on_cpu = protocols.evaluate_mpii3d_joints(pred.cpu(), gt.cpu(), [0] * 8, valid=valid.cpu())
+    assert on_device == pytest.approx(on_cpu, rel=1e-4)
+    actions = ["a", "b"] * 4
+    assert protocols.evaluate_h36m_joints(pred, gt, [0] * 8, actions)["MPJPE/a"] > 0
+
+
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown evaluation mode"):
         protocols.evaluate_mpii3d_joints(torch.zeros(3, 17, 3), torch.zeros(3, 17, 3), [0] * 3, mode="vibe")

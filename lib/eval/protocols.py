@@ -90,8 +90,9 @@ def evaluate_mesh_sequences(
 ) -> dict[str, float]:
     """3DPW protocol (official ``PW3D.evaluate``): MPJPE, PA-MPJPE, PVE, ACCEL in mm.
 
-    pred_verts, gt_verts: (N, V, 3) metres; seq_ids: (N,) sequence of each frame (runs of equal
-    consecutive ids form a sequence); smpl_regressor: (24, V); h36m_regressor: (17, V).
+    pred_verts, gt_verts: (N, V, 3) metres; seq_ids: (N,) sequence of each frame, runs of equal consecutive
+    ids form a sequence (official: the video name of each window's mid frame); smpl_regressor: (24, V);
+    h36m_regressor: (17, V).
     PVE after SMPL-pelvis alignment; joint metrics on the 14 Human3.6M evaluation joints.
     """
     _check_mode(mode)
@@ -151,7 +152,9 @@ def evaluate_mpii3d_joints(
 ) -> dict[str, float]:
     """MPI-INF-3DHP: MPJPE, PA-MPJPE, ACCEL in mm, PCK@150mm and AUC (fractions) on Human3.6M-17 joints.
 
-    pred_joints, gt_joints: (N, 17, 3) metres, both rooted at joint 0 here; seq_ids: (N,); valid: (N,) bool.
+    pred_joints, gt_joints: (N, 17, 3) metres, both rooted at joint 0 here; valid: (N,) bool; seq_ids: (N,)
+    (official: the test sequence TS1-TS6, i.e. image path minus its last 11 characters; corrected: the
+    contiguous segments, so that ACCEL differences do not straddle removed frames).
     official: all 17 joints (the zero-error root included) and all frames, as the official code (which
     reports no PCK / AUC; here they use the same joints and frames). full: the 16 non-root joints, valid
     frames only, ACCEL over interior frames whose three frames are valid.
