@@ -1,0 +1,1 @@
+"""Evaluation: per-dataset protocols built on ``lib.metrics``."""
