@@ -162,7 +162,7 @@ def build_window_table(
     video_ids, frame_ids = np.asarray(video_ids), np.asarray(frame_ids)
     if video_ids.shape != frame_ids.shape or video_ids.ndim != 1 or len(video_ids) == 0:
         raise ValueError(
-            f"video_ids and frame_ids must both be non-empty (N,), got {video_ids.shape} and {frame_ids.shape}"
+            f"video_ids and frame_ids must be non-empty (N,) arrays, got {video_ids.shape}, {frame_ids.shape}"
         )
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
