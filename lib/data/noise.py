@@ -73,15 +73,15 @@ class DetectionNoise:
 
     std: tuple[float, ...]  # (J,) std per coordinate of the Gaussian error, fraction of the person size
     pairs: tuple[tuple[int, int], ...] = ()  # (left, right) joint indices that can swap
-    jitter_corr: float = 0.6
-    drift_share: float = 0.3
-    drift_corr: float = 0.98
-    swap_prob: float = 0.01
-    swap_len: float = 3.0
-    miss_prob: float = 0.02
+    jitter_corr: float = 0.6  # lag-1 autocorrelation of the per-joint AR(1) jitter
+    drift_share: float = 0.3  # fraction of each joint's variance in the drift shared by all joints
+    drift_corr: float = 0.98  # lag-1 autocorrelation of the drift
+    swap_prob: float = 0.01  # fraction of frames in which a pair is swapped
+    swap_len: float = 3.0  # mean burst length, frames (same for miss_len and outlier_len)
+    miss_prob: float = 0.02  # fraction of joint-frames missed
     miss_len: float = 4.0
-    outlier_prob: float = 0.005
-    outlier_std: float = 0.25
+    outlier_prob: float = 0.005  # fraction of joint-frames with a gross error
+    outlier_std: float = 0.25  # std per coordinate of a gross error, fraction of the person size
     outlier_len: float = 1.5
 
     def __post_init__(self) -> None:

@@ -103,5 +103,7 @@ def _allocate(total: int, ratios: np.ndarray) -> np.ndarray:
 
 def _walk(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
     """(count,) local indices: consecutive random permutations of ``range(size)``, truncated."""
-    passes = -(-count // size) if count else 0
-    return np.concatenate([rng.permutation(size) for _ in range(passes)] or [np.zeros(0, np.int64)])[:count]
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    passes = -(-count // size)
+    return np.concatenate([rng.permutation(size) for _ in range(passes)])[:count]

@@ -201,4 +201,4 @@ def _video_windows(
         windows = [make_windows(len(s), seq_len, stride, target_index, pad_mode)[0] for s in segments]
     indices = np.concatenate([rows[s][w] for s, w in zip(segments, windows, strict=True)])
     segment = np.concatenate([np.full(len(w), i) for i, w in enumerate(windows)])
-    return np.full(len(indices), video), segment.astype(np.int64), indices.reshape(-1, seq_len)
+    return np.full(len(indices), video), segment, indices.reshape(-1, seq_len)
