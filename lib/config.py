@@ -98,6 +98,27 @@ _C.DATA.DETECTOR = "gt_noise"  # 2D input: 'gt', 'gt_noise' or the name of a det
 _C.DATA.STRIDE = 1  # window stride in frames
 _C.DATA.PAD_MODE = "replicate"  # window padding at video ends: 'replicate' or 'official' (no padding)
 _C.DATA.WORKERS = 2
+_C.DATA.EPOCH_LENGTH = 0  # training samples per epoch over all ranks, mixed by TRAIN_RATIOS; 0: sum of sizes
+_C.DATA.MAX_FRAME_GAP = 1  # a frame-id jump above this (in the dataset's frame step) splits a video
+
+# Synthetic 2D detection noise ('gt_noise'), redrawn every epoch from (SEED, epoch, sample). Lengths are
+# fractions of the person's size (the larger side of the box around its 2D keypoints), so the same
+# settings hold for pixel and normalised keypoints. See lib/data/noise.py; check with scripts/noise_stats.py.
+_C.DATA.NOISE = CN()
+_C.DATA.NOISE.JOINT_SET = "coco17"  # joints the detector outputs; coco19's pelvis / neck are derived after
+_C.DATA.NOISE.STD = 0.02  # base std per coordinate of the Gaussian error (jitter + drift)
+# Per-joint std multipliers, one per joint of JOINT_SET; [] uses the COCO keypoint (OKS) sigmas / their mean
+_C.DATA.NOISE.JOINT_STD_MULT = []
+_C.DATA.NOISE.JITTER_CORR = 0.6  # lag-1 autocorrelation of the per-joint AR(1) jitter
+_C.DATA.NOISE.DRIFT_SHARE = 0.3  # fraction of the variance in a slow AR(1) offset shared by all joints
+_C.DATA.NOISE.DRIFT_CORR = 0.98  # lag-1 autocorrelation of the drift
+_C.DATA.NOISE.SWAP_PROB = 0.01  # fraction of frames in which a left/right joint pair is swapped
+_C.DATA.NOISE.SWAP_LEN = 3.0  # mean length of a swap, frames
+_C.DATA.NOISE.MISS_PROB = 0.02  # fraction of joint-frames missed (visible = False, last position held)
+_C.DATA.NOISE.MISS_LEN = 4.0  # mean length of a miss, frames
+_C.DATA.NOISE.OUTLIER_PROB = 0.005  # fraction of joint-frames replaced by a gross error
+_C.DATA.NOISE.OUTLIER_STD = 0.25  # std per coordinate of a gross error
+_C.DATA.NOISE.OUTLIER_LEN = 1.5  # mean length of an outlier, frames
 
 # ---------------------------------------------------------------------------------------------------
 # Training (losses in metres)

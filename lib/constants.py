@@ -39,3 +39,11 @@ def num_joints(joint_set: str) -> int:
         return len(JOINT_SETS[joint_set])
     except KeyError:
         raise ValueError(f"unknown joint set {joint_set!r}; known: {sorted(JOINT_SETS)}") from None
+
+
+def flip_pairs(joint_set: str) -> tuple[tuple[int, int], ...]:
+    """(left, right) index pairs of a joint set, matched by name ('L_Hip' <-> 'R_Hip'), in left order."""
+    if joint_set not in JOINT_SETS:
+        raise ValueError(f"unknown joint set {joint_set!r}; known: {sorted(JOINT_SETS)}")
+    names = JOINT_SETS[joint_set]
+    return tuple((i, names.index("R_" + n[2:])) for i, n in enumerate(names) if n.startswith("L_"))
