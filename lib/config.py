@@ -96,7 +96,7 @@ _C.DATA.TEST_LIST = ["synthetic"]
 _C.DATA.TARGET_JOINT_SET = "h36m17"
 _C.DATA.DETECTOR = "gt_noise"  # 2D input: 'gt', 'gt_noise' or the name of a detection file
 _C.DATA.STRIDE = 1  # window stride in frames
-_C.DATA.PAD_MODE = "replicate"  # window padding at video ends: 'replicate' or 'official' (no padding)
+_C.DATA.PAD_MODE = "replicate"  # at video ends: "replicate" or "reflect" padding, or "official" (no padding)
 _C.DATA.WORKERS = 2
 _C.DATA.EPOCH_LENGTH = 0  # training samples per epoch over all ranks, mixed by TRAIN_RATIOS; 0: sum of sizes
 _C.DATA.MAX_FRAME_GAP = 1  # a frame-id jump above this (in the dataset's frame step) splits a video
@@ -173,7 +173,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "MODEL.DECODER.INTERACTION": ("both", "pose_to_mesh", "mesh_to_pose", "none"),
     "MODEL.DECODER.UPSAMPLE": ("conv", "matrix"),
     "DATA.TARGET_JOINT_SET": ("h36m17", "coco19"),
-    "DATA.PAD_MODE": ("replicate", "official"),
+    "DATA.PAD_MODE": ("replicate", "reflect", "official"),
+    "DATA.NOISE.JOINT_SET": ("coco17", "h36m17"),
     "TRAIN.OPTIMIZER": ("adam", "adamw"),
     "TRAIN.SCHEDULER": ("step", "cosine"),
     "TRAIN.AMP": ("none", "bf16", "fp16"),

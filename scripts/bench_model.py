@@ -31,8 +31,10 @@ from lib.models.build import build_model
 
 CASES = (("forward", 1), ("forward", 32), ("train", 32))
 # Official implementation on a 2-core CPU (../shared/spec/official_pmce_network.md section 8), samples/s.
-OFFICIAL_2CORE = {("pose", "forward", 1): 63.1, ("pose", "forward", 32): 67.7, ("pose", "train", 32): 19.6,
-                  ("mesh", "forward", 1): 11.8, ("mesh", "forward", 32): 28.1, ("mesh", "train", 32): 8.9}  # fmt: skip
+OFFICIAL_2CORE = {
+    ("pose", "forward", 1): 63.1, ("pose", "forward", 32): 67.7, ("pose", "train", 32): 19.6,
+    ("mesh", "forward", 1): 11.8, ("mesh", "forward", 32): 28.1, ("mesh", "train", 32): 8.9,
+}  # fmt: skip
 
 
 def explicit_attention(q, k, v, *args, **kwargs):
@@ -115,7 +117,7 @@ def repeats_for(mode: str, batch: int, quick: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (the reference machine has 2 cores)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (the reference CPU has 2 cores)")
     parser.add_argument("--quick", action="store_true", help="2 timed repeats per case (smoke run)")
     parser.add_argument("--cfg", default=None, help="config file (default: the official network)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
@@ -125,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     with ctx.Pool(1, maxtasksperchild=1) as pool:
         for stage in ("pose", "mesh"):
             for mode, batch in CASES:
-                job = dict(stage=stage, mode=mode, batch=batch, device=args.device, threads=args.threads,
-                           repeats=repeats_for(mode, batch, args.quick), cfg_path=args.cfg, opts=list(args.opts))  # fmt: skip
+                job = dict(
+                    stage=stage, mode=mode, batch=batch, device=args.device, threads=args.threads,
+                    repeats=repeats_for(mode, batch, args.quick), cfg_path=args.cfg, opts=list(args.opts),
+                )  # fmt: skip
                 ours = pool.apply(run_case, ({**job, "baseline": False},))
                 base = pool.apply(run_case, ({**job, "baseline": True},))
                 rows.append((stage, mode, batch, ours, base))
@@ -142,8 +146,11 @@ def print_table(rows: list, args) -> None:
     for stage, mode, batch, ours, base in rows:
         name = "pose stream" if stage == "pose" else "full PMCE"
         ratio = ours["samples_per_s"] / base["samples_per_s"]
-        line = (f"{name:<12}{f'{mode} B={batch}':<14}{ours['samples_per_s']:>9.1f}{base['samples_per_s']:>9.1f}"
-                f"{ratio:>6.2f}x{ours['peak_mb']:>9.0f}{base['peak_mb']:>9.0f}")  # fmt: skip
+        case = f"{mode} B={batch}"
+        line = (
+            f"{name:<12}{case:<14}{ours['samples_per_s']:>9.1f}{base['samples_per_s']:>9.1f}{ratio:>6.2f}x"
+            f"{ours['peak_mb']:>9.0f}{base['peak_mb']:>9.0f}"
+        )
         if args.device == "cpu":
             line += f"{OFFICIAL_2CORE[(stage, mode, batch)]:>19.1f}"
         print(line)
