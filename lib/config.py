@@ -136,8 +136,12 @@ _C.TRAIN.WARMUP_EPOCHS = 0
 _C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 disables clipping
 _C.TRAIN.AMP = "none"  # 'none', 'bf16' or 'fp16' (GPU only)
 _C.TRAIN.EDGE_LOSS_START = 2  # the edge-length loss is added after this epoch
-_C.TRAIN.VAL_EVERY = 1  # epochs between validations
-_C.TRAIN.SAVE_EVERY = 5  # epochs between periodic checkpoints
+_C.TRAIN.VAL_EVERY = 1  # epochs between validations (0: never)
+_C.TRAIN.SAVE_EVERY = 5  # epochs between kept epoch_XXX.pth checkpoints (0: never)
+_C.TRAIN.CHECKPOINT_EVERY_ITERS = 0  # also refresh last.pth every N steps (0: at epoch ends only)
+_C.TRAIN.STOP_AFTER_ITERS = 0  # stop resumably after N steps in total (time-boxed jobs; 0: no limit)
+_C.TRAIN.LOG_EVERY = 20  # steps between logged training scalars
+_C.TRAIN.DETERMINISTIC = True  # deterministic algorithms (bitwise-reproducible on CPU)
 
 _C.LOSS = CN()
 _C.LOSS.POSE_WEIGHT = 1.0  # stage 1: L1 on the mid-frame 3D pose

@@ -48,10 +48,13 @@ class MixedDatasetSampler:
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose order the next iteration yields."""
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch whose order the next iteration yields, from this rank's ``start``-th item on
+        (resuming mid-epoch continues with exactly the items an uninterrupted run would see)."""
         self.epoch = epoch
+        self.start = start
 
     def epoch_order(self) -> np.ndarray:
         """(epoch_length,) global indices of the whole epoch, over all ranks, in order."""
@@ -66,7 +69,7 @@ class MixedDatasetSampler:
     def __iter__(self) -> Iterator[int]:
         order = self.epoch_order()
         padded = np.resize(order, len(self) * self.world_size)  # wraps around to a multiple of world_size
-        return iter(padded[self.rank :: self.world_size].tolist())
+        return iter(padded[self.rank :: self.world_size][self.start :].tolist())
 
     def __len__(self) -> int:
         return -(-self.epoch_length // self.world_size)

@@ -1,0 +1,219 @@
+"""The training loop for one stage: exact resume, periodic validation, atomic checkpoints, DDP-aware.
+
+The trainer receives built objects (model, optimiser, scheduler, loss function, loader, validation
+function) and plain settings; it never reads the config.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from lib.engine.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
+from lib.engine.logger import RunLogger
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    val_every: int = 1  # epochs between validations (0: never)
+    save_every: int = 5  # epochs between kept epoch_XXX.pth checkpoints (0: never)
+    checkpoint_every_iters: int = 0  # also refresh last.pth every N steps (0: at epoch ends only)
+    stop_after_iters: int = 0  # stop (resumably) once this many steps are done in total (0: no limit)
+    grad_clip: float = 0.0  # max gradient norm (0: no clipping)
+    amp: str = "none"  # 'none', 'bf16' or 'fp16' mixed precision (CUDA only)
+    log_every: int = 20  # steps between logged training scalars
+    select_metric: str = "MPJPE"  # validation metric (lower is better) that chooses best.pth
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # completed epochs
+    epoch_step: int = 0  # batches done in the running epoch
+    iteration: int = 0  # optimiser steps so far
+    best: float = math.inf  # best validation value of select_metric
+
+
+LossFn = Callable[[object, dict, int], dict[str, torch.Tensor]]  # (output, batch, epoch) -> terms
+
+
+class Trainer:
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        loss_fn: LossFn,
+        loader: torch.utils.data.DataLoader,
+        validate: Callable[[nn.Module], dict[str, float]] | None,
+        logger: RunLogger,
+        run_dir: Path | None,
+        settings: TrainSettings,
+        device: torch.device,
+        config_text: str,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.loss_fn, self.loader, self.validate = loss_fn, loader, validate
+        self.logger, self.run_dir, self.settings = logger, run_dir, settings
+        self.device, self.config_text = device, config_text
+        self.rank, self.world_size = rank, world_size
+        self.state = TrainState()
+        amp_on = settings.amp != "none" and device.type == "cuda"
+        self.autocast = (
+            (lambda: torch.autocast("cuda", dtype=AMP_DTYPES[settings.amp])) if amp_on else nullcontext
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp_on and settings.amp == "fp16")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # ----------------------------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train until ``settings.epochs`` are complete or ``stop_after_iters`` steps are done."""
+        s = self.settings
+        while self.state.epoch < s.epochs:
+            if not self.train_epoch():
+                self.save("last.pth")
+                self.logger.info(f"stopped after {self.state.iteration} steps; resume with --resume")
+                return self.state
+            self.state.epoch += 1
+            self.state.epoch_step = 0
+            self.scheduler.step()
+            if s.val_every and self.state.epoch % s.val_every == 0:
+                self.run_validation()
+            self.save("last.pth")
+            if s.save_every and self.state.epoch % s.save_every == 0:
+                self.save(f"epoch_{self.state.epoch:03d}.pth")
+        return self.state
+
+    def train_epoch(self) -> bool:
+        """One epoch from ``state.epoch_step`` on; False when stopped early by ``stop_after_iters``."""
+        s, state = self.settings, self.state
+        batches_per_epoch = len(self.loader.batch_sampler or self.loader)
+        self.loader.sampler.set_epoch(state.epoch, start=state.epoch_step * self.loader.batch_size)
+        if hasattr(self.loader.dataset, "set_epoch"):
+            self.loader.dataset.set_epoch(state.epoch)
+        self.model.train()
+        progress = tqdm(total=batches_per_epoch, initial=state.epoch_step, desc=f"epoch {state.epoch + 1}",
+                        disable=not (self.is_main and sys.stderr.isatty()), leave=False)  # fmt: skip
+        window_start, window_samples = time.perf_counter(), 0
+        for batch in self.loader:
+            terms, grad_norm = self.step(batch)
+            state.iteration += 1
+            state.epoch_step += 1
+            window_samples += batch["pose2d"].shape[0] * self.world_size
+            progress.update()
+            if state.iteration % s.log_every == 0:
+                rate = window_samples / (time.perf_counter() - window_start)
+                self.log_step(terms, grad_norm, rate, progress)
+                window_start, window_samples = time.perf_counter(), 0
+            if s.checkpoint_every_iters and state.iteration % s.checkpoint_every_iters == 0:
+                self.save("last.pth")
+            if s.stop_after_iters and state.iteration >= s.stop_after_iters:
+                progress.close()
+                return False
+        progress.close()
+        return True
+
+    def step(self, batch: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One optimiser step; returns the detached loss terms and the gradient norm before clipping."""
+        batch = {
+            k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
+        }
+        with self.autocast():
+            output = self.model(batch["pose2d"], batch["img_feat"])
+            terms = self.loss_fn(output, batch, self.state.epoch + 1)  # epochs are 1-based in the paper
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.settings.grad_clip if self.settings.grad_clip > 0 else math.inf
+        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: v.detach() for k, v in terms.items()}, grad_norm
+
+    # ----------------------------------------------------------------------------------------------
+    def log_step(
+        self, terms: dict[str, torch.Tensor], grad_norm: torch.Tensor, rate: float, progress
+    ) -> None:
+        values = {name: float(_mean_over_ranks(v, self.world_size)) for name, v in terms.items()}
+        if not self.is_main:
+            return
+        values.update(lr=self.optimizer.param_groups[0]["lr"], grad_norm=float(grad_norm), samples_per_s=rate)
+        self.logger.scalars("train", values, self.state.iteration, self.state.epoch + 1, csv_too=False)
+        progress.set_postfix(loss=f"{values['total']:.4f}", samples_s=f"{rate:.0f}")
+
+    def run_validation(self) -> None:
+        if self.validate is None:
+            return
+        metrics = self.validate(self.model) if self.is_main else {}
+        _barrier(self.world_size)
+        if not self.is_main:
+            return
+        self.logger.scalars("val", metrics, self.state.iteration, self.state.epoch, csv_too=True)
+        summary = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+        self.logger.info(f"epoch {self.state.epoch} validation: {summary}")
+        value = metrics.get(self.settings.select_metric, math.inf)
+        if value < self.state.best:
+            self.state.best = value
+            self.save("best.pth")
+
+    # ----------------------------------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            **asdict(self.state),
+            "rng": capture_rng_state(),
+            "config": self.config_text,
+        }
+
+    def save(self, name: str) -> None:
+        if self.is_main and self.run_dir is not None:
+            save_checkpoint(self.checkpoint(), self.run_dir / name)
+
+    def resume(self, checkpoint: dict) -> None:
+        """Continue exactly where ``checkpoint`` left off (weights, optimiser, schedule, RNG, position)."""
+        unwrap(self.model).load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        if checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.state = TrainState(**{k: checkpoint[k] for k in ("epoch", "epoch_step", "iteration", "best")})
+        restore_rng_state(checkpoint["rng"])
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The network inside a DistributedDataParallel wrapper."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _mean_over_ranks(value: torch.Tensor, world_size: int) -> torch.Tensor:
+    if world_size == 1:
+        return value
+    value = value.clone()
+    dist.all_reduce(value)
+    return value / world_size
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        dist.barrier()
