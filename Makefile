@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt requirements-dev.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 ## test: create the environment if needed, then run the whole test suite

@@ -1,0 +1,73 @@
+"""Validation during training: predict every window of a loader and score it with the protocols.
+
+Shapes: N windows (one target frame each), J joints, V vertices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from lib import metrics
+from lib.constants import JOINT_SETS
+from lib.eval.protocols import MM_PER_M, evaluate_mesh_sequences
+
+TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device) -> dict:
+    """Run ``model`` over ``loader`` in order; concatenate predictions, targets and video ids on the CPU."""
+    model.eval()
+    parts: dict[str, list] = {"video": []}
+    for batch in loader:
+        out = model(batch["pose2d"].to(device), batch["img_feat"].to(device))
+        preds = (
+            {"pred_pose3d": out}
+            if isinstance(out, Tensor)
+            else {f"pred_{k}": v for k, v in out._asdict().items()}
+        )
+        for key, value in [*preds.items(), *((k, batch[k]) for k in TARGET_KEYS if k in batch)]:
+            parts.setdefault(key, []).append(value.float().cpu())
+        parts["video"].extend(batch["video"])
+    return {k: v if k == "video" else torch.cat(v) for k, v in parts.items()}
+
+
+def pose_metrics(pred: Tensor, gt: Tensor, videos: list, root: int) -> dict[str, float]:
+    """Stage-1 scores (mm) on all joints of the input set, rooted at ``root``: MPJPE, PA-MPJPE, ACCEL."""
+    pred_mm = (pred - pred[:, root : root + 1]) * MM_PER_M
+    gt_mm = (gt - gt[:, root : root + 1]) * MM_PER_M
+    accel = metrics.accel_interior_mean(metrics.accel_per_sequence(pred_mm, gt_mm, videos))
+    return {
+        "MPJPE": float(metrics.mpjpe(pred_mm, gt_mm)),
+        "PA-MPJPE": float(metrics.pa_mpjpe(pred_mm, gt_mm)),
+        "ACCEL": float(accel),
+    }
+
+
+def make_validator(
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    joint_set: str,
+    smpl_regressor: Tensor | None = None,
+    h36m_regressor: Tensor | None = None,
+    mode: str = "full",
+) -> Callable[[nn.Module], dict[str, float]]:
+    """model -> metrics on ``loader``: pose-stream scores for stage 1, the 3DPW mesh protocol for stage 2
+    (which needs the SMPL-24 and Human3.6M-17 regressors)."""
+    root = JOINT_SETS[joint_set].index("Pelvis")
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        was_training = model.training
+        p = predict(model, loader, device)
+        model.train(was_training)
+        if "pred_mesh" not in p:
+            return pose_metrics(p["pred_pose3d"], p["pose3d"], p["video"], root)
+        keep = p["mesh_valid"].bool()
+        videos = [v for v, k in zip(p["video"], keep.tolist(), strict=True) if k]
+        return evaluate_mesh_sequences(p["pred_mesh"][keep], p["mesh"][keep], videos, smpl_regressor,
+                                       h36m_regressor, mode)  # fmt: skip
+
+    return validate
