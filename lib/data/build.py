@@ -95,7 +95,11 @@ def reader_options(cfg: CfgNode, name: str) -> ReaderOptions:
     subjects = {}
     if name == h36m.NAME:
         data = cfg.DATA
-        subjects = {"train": data.H36M_TRAIN_SUBJECTS, "val": data.H36M_VAL_SUBJECTS, "test": data.H36M_TEST_SUBJECTS}
+        subjects = {
+            "train": data.H36M_TRAIN_SUBJECTS,
+            "val": data.H36M_VAL_SUBJECTS,
+            "test": data.H36M_TEST_SUBJECTS,
+        }
     return ReaderOptions(
         root=Path(cfg.DATA[_ROOT_KEYS[name]]),
         val_fraction=cfg.DATA.VAL_FRACTION,
@@ -149,7 +153,9 @@ def _meshes(
     )
     valid = table.smpl.valid.copy()
     if table.mesh_fit_max_error is not None and "h36m17" in table.joints3d:
-        valid &= _fit_errors(meshes, regressors["h36m17"], table.joints3d["h36m17"]) <= table.mesh_fit_max_error
+        valid &= (
+            _fit_errors(meshes, regressors["h36m17"], table.joints3d["h36m17"]) <= table.mesh_fit_max_error
+        )
     if "coco17" not in table.gt2d and "coco17" in regressors:
         table.gt2d["coco17"] = _projected_coco(meshes, regressors["coco17"], table.camera, valid)
     return meshes, valid
@@ -164,7 +170,9 @@ def _fit_errors(meshes: np.ndarray, regressor: Tensor, joints: np.ndarray) -> np
     return np.linalg.norm(regressed - joints, axis=-1).mean(axis=-1)
 
 
-def _projected_coco(meshes: np.ndarray, regressor: Tensor, camera: np.ndarray, valid: np.ndarray) -> Keypoints2D:
+def _projected_coco(
+    meshes: np.ndarray, regressor: Tensor, camera: np.ndarray, valid: np.ndarray
+) -> Keypoints2D:
     """GT COCO-17 2D from the fitted mesh projected with the known intrinsics (MPII, H36M)."""
     known = valid & np.isfinite(camera).all(axis=1)
     joints = regress_joints(meshes, regressor)  # (N, 17, 3)

@@ -76,7 +76,10 @@ def add_pelvis_and_neck(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, n
     neck = (xy[..., _L_SHOULDER, :] + xy[..., _R_SHOULDER, :]) / 2
     xy = np.concatenate([xy, pelvis[..., None, :], neck[..., None, :]], axis=-2)
     extra = np.stack(
-        [np.minimum(conf[..., _L_HIP], conf[..., _R_HIP]), np.minimum(conf[..., _L_SHOULDER], conf[..., _R_SHOULDER])],
+        [
+            np.minimum(conf[..., _L_HIP], conf[..., _R_HIP]),
+            np.minimum(conf[..., _L_SHOULDER], conf[..., _R_SHOULDER]),
+        ],
         axis=-1,
     )
     return xy, np.concatenate([conf, extra], axis=-1)
@@ -187,7 +190,9 @@ class VideoDataset(Dataset):
 
     def _targets(self, row: int) -> dict[str, Tensor]:
         mesh_ok = self.meshes is not None and bool(self.mesh_valid[row])
-        mesh = np.asarray(self.meshes[row], np.float32) if mesh_ok else np.zeros((NUM_VERTICES, 3), np.float32)
+        mesh = (
+            np.asarray(self.meshes[row], np.float32) if mesh_ok else np.zeros((NUM_VERTICES, 3), np.float32)
+        )
         h36m, h36m_valid = self._joints(row, "h36m17", mesh if mesh_ok else None)
         pose3d, pose3d_valid = self._joints(row, self.spec.joint_set, mesh if mesh_ok else None)
         root = h36m[0]

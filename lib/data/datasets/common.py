@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lib.data.frames import DataMismatchError
+from lib.data.frames import DataMismatchError, join_rows, load_joblib
 
 _GENDERS = {"m": "male", "male": "male", "f": "female", "female": "female", "neutral": "neutral"}
 
@@ -55,3 +56,17 @@ def stack_params(params: list[dict], key: str, size: int) -> np.ndarray:
         if param is not None:
             out[i] = np.asarray(param[key], dtype=np.float32).reshape(-1)[:size]
     return out
+
+
+def features_by_annotation(
+    path: Path, what: str, ann_ids: Sequence[int], policy: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features of a joblib DB with ``features`` (M, D) and ``aid`` (M,), joined on annotation ids.
+
+    Returns:
+        features (M, D) float32, rows (N,) int into it, found (N,) bool (see ``join_rows``).
+    """
+    db = load_joblib(path, what, ("features", "aid"))
+    available = [int(a) for a in np.asarray(db["aid"]).reshape(-1)]
+    rows, found = join_rows([int(a) for a in ann_ids], available, f"{what} vs annotations", policy)
+    return np.asarray(db["features"], dtype=np.float32), rows, found

@@ -43,10 +43,14 @@ SPLITS = {"train": "train", "val": "validation", "test": "test"}
 def detection_files(root: Path, split: str) -> dict[str, DetectionFile]:
     """Named detection files of a split."""
     if split == "test":
-        return {"vitpose": DetectionFile(root / "vitpose_3dpw_test_output.json", "3DPW test ViTPose detections")}
+        return {
+            "vitpose": DetectionFile(root / "vitpose_3dpw_test_output.json", "3DPW test ViTPose detections")
+        }
     if split == "train":
         path = root / "3DPW_train_joint_coco_img_noise.json"
-        return {"official_noise": DetectionFile(path, "3DPW train precomputed noisy 2D", _read_official_noise)}
+        return {
+            "official_noise": DetectionFile(path, "3DPW train precomputed noisy 2D", _read_official_noise)
+        }
     return {}
 
 
@@ -63,9 +67,16 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
 
     feats = load_json(root / f"3DPW_{s}_img_feat.json", f"3DPW {split} image features")
     wanted = [f"{q}_{p}_{f}" for q, p, f in zip(seq, person, frame, strict=True)]
-    rows, found = join_rows(wanted, list(feats), f"3DPW {split} features vs annotations", options.missing_features)
+    rows, found = join_rows(
+        wanted, list(feats), f"3DPW {split} features vs annotations", options.missing_features
+    )
     keep = np.flatnonzero(found)
-    anns, seq, frame, person = [anns[i] for i in keep], [seq[i] for i in keep], frame[keep], [person[i] for i in keep]
+    anns, seq, frame, person = (
+        [anns[i] for i in keep],
+        [seq[i] for i in keep],
+        frame[keep],
+        [person[i] for i in keep],
+    )
     keys = [(q, f, p) for q, f, p in zip(seq, frame, person, strict=True)]
     imgs = [images[int(a["image_id"])] for a in anns]
     features = np.asarray(list(feats.values()), dtype=np.float32)  # (M, 2048)
