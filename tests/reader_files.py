@@ -29,7 +29,11 @@ class LinearBody:
     def __call__(self, pose, betas, transl, gender: str):
         self.calls += 1
         offset = {"neutral": 0.0, "male": 0.01, "female": -0.01}[gender]
-        verts = self.template + offset + ((betas @ self.shape_dirs) + (pose @ self.pose_dirs)).view(-1, NUM_VERTICES, 3)
+        verts = (
+            self.template
+            + offset
+            + ((betas @ self.shape_dirs) + (pose @ self.pose_dirs)).view(-1, NUM_VERTICES, 3)
+        )
         return verts + transl[:, None]
 
     def numpy(self, pose, betas, transl, gender: str = "neutral") -> np.ndarray:
@@ -89,7 +93,9 @@ def write_pw3d(root: Path, split_file: str = "test", seed: int = 0) -> dict:
         w, h = PW3D_SIZE[seq]
         for f in frames:
             image_id = len(images) + 100
-            images.append({"id": image_id, "file_name": f"image_{f:05d}.jpg", "width": w, "height": h, "sequence": seq})
+            images.append(
+                {"id": image_id, "file_name": f"image_{f:05d}.jpg", "width": w, "height": h, "sequence": seq}
+            )
             aid = len(anns) + 1000
             smpl = _smpl(rng, "male" if pid == 0 else "female")
             anns.append({"id": aid, "image_id": image_id, "person_id": pid, "smpl_param": smpl})
@@ -100,7 +106,14 @@ def write_pw3d(root: Path, split_file: str = "test", seed: int = 0) -> dict:
             feats[f"{seq}_{pid}_{f}"] = rng.normal(size=FEAT_DIM).round(3).tolist()
             det = np.concatenate([rng.uniform(100, 900, (17, 2)), np.full((17, 1), 0.9)], axis=1)
             vitpose.append({"annotation_id": aid, "keypoints": det.reshape(-1).tolist(), "score": 0.9})
-            truth[(seq, pid, f)] = {"j2d": j2d, "c3d": c3d, "h3d": h3d, "smpl": smpl, "det": det, "size": (w, h)}
+            truth[(seq, pid, f)] = {
+                "j2d": j2d,
+                "c3d": c3d,
+                "h3d": h3d,
+                "smpl": smpl,
+                "det": det,
+                "size": (w, h),
+            }
     write_json(root / f"3DPW_latest_{split_file}.json", {"images": images, "annotations": anns})
     write_json(root / f"3DPW_{split_file}_joint_coco_cam.json", coco_cam)
     write_json(root / f"3DPW_{split_file}_gt_joint_coco_img.json", gt_img)
@@ -139,7 +152,11 @@ def write_h36m(root: Path, body: LinearBody, reg: torch.Tensor, seed: int = 0) -
         if f != 6:
             fits.setdefault("2", {}).setdefault("1", {})[str(f)] = smpl
         cpn[name] = rng.uniform(0, 1000, (17, 2)).tolist()
-        truth[f] = {"joints_world": joints_world / 1000.0, "verts_world": verts_world, "cpn": np.array(cpn[name])}
+        truth[f] = {
+            "joints_world": joints_world / 1000.0,
+            "verts_world": verts_world,
+            "cpn": np.array(cpn[name]),
+        }
     write_json(ann_dir / "Human36M_subject9_data.json", {"images": images, "annotations": anns})
     camera = {**H36M_CAMERA, "f": [1145.0, 1144.0], "c": [512.0, 515.0]}
     write_json(ann_dir / "Human36M_subject9_camera.json", {"1": camera})
@@ -162,9 +179,14 @@ def write_mpii3d_test(root: Path, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     vids = ["TS1"] * 5 + ["TS5"] * 4
     frames = [*range(5), *range(4)]
-    names = [f"mpi_inf_3dhp_test_set/{v}/imageSequence/img_{f + 1:06d}.jpg" for v, f in zip(vids, frames)]
+    names = [
+        f"mpi_inf_3dhp_test_set/{v}/imageSequence/img_{f + 1:06d}.jpg"
+        for v, f in zip(vids, frames, strict=True)
+    ]
     n = len(vids)
-    joints2d = np.concatenate([rng.uniform(0, 1000, (n, 49, 2)), np.ones((n, 49, 1))], axis=-1).astype(np.float32)
+    joints2d = np.concatenate([rng.uniform(0, 1000, (n, 49, 2)), np.ones((n, 49, 1))], axis=-1).astype(
+        np.float32
+    )
     db = {
         "vid_name": np.array(vids), "frame_id": np.array(frames), "img_name": np.array(names),
         "joints2D": joints2d, "joints3D": rng.normal(size=(n, 49, 3)).astype(np.float32),
@@ -193,8 +215,8 @@ def write_mpii3d_train(root: Path, seed: int = 0) -> None:
         for f in range(4):
             image_id = len(images)
             images.append(
-                {"id": image_id, "file_name": f"S{s}/Seq1/imageFrames/video_0/frame_{f:06d}.jpg", "width": 2048,
-                 "height": 2048, "subject_idx": s, "seq_idx": 1, "cam_idx": 0, "frame_idx": f}
+                {"id": image_id, "file_name": f"S{s}/Seq1/imageFrames/video_0/frame_{f:06d}.jpg",
+                 "width": 2048, "height": 2048, "subject_idx": s, "seq_idx": 1, "cam_idx": 0, "frame_idx": f}
             )  # fmt: skip
             aid = 500 + image_id
             anns.append({"id": aid, "image_id": image_id})
@@ -219,7 +241,9 @@ def write_mpii3d_train(root: Path, seed: int = 0) -> None:
 def write_coco(root: Path, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     ann_dir = root / "annotations"
-    images = [{"id": i, "file_name": f"COCO_train2014_{i:012d}.jpg", "width": 640, "height": 480} for i in range(3)]
+    images = [
+        {"id": i, "file_name": f"COCO_train2014_{i:012d}.jpg", "width": 640, "height": 480} for i in range(3)
+    ]
     anns, fits = [], {}
     for aid in range(10, 16):
         kps = np.concatenate([rng.uniform(0, 480, (17, 2)), np.full((17, 1), 2.0)], axis=1)
@@ -246,16 +270,25 @@ def write_coco(root: Path, seed: int = 0) -> dict:
 def write_mpii(root: Path, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     images = [{"id": i, "file_name": f"{i:09d}.jpg", "width": 1280, "height": 720} for i in range(2)]
-    anns = [{"id": 20 + i, "image_id": i % 2, "keypoints": [0.0] * 48, "bbox": [0, 0, 10, 10]} for i in range(4)]
+    anns = [
+        {"id": 20 + i, "image_id": i % 2, "keypoints": [0.0] * 48, "bbox": [0, 0, 10, 10]} for i in range(4)
+    ]
     fits = {
-        str(a["id"]): {"smpl_param": _smpl(rng), "cam_param": {"focal": [1000.0, 1000.0], "princpt": [640.0, 360.0]}}
+        str(a["id"]): {
+            "smpl_param": _smpl(rng),
+            "cam_param": {"focal": [1000.0, 1000.0], "princpt": [640.0, 360.0]},
+        }
         for a in anns[:3]
     }  # annotation 23 has no fit
     write_json(root / "train.json", {"images": images, "annotations": anns})
     write_json(root / "MPII_train_SMPL_NeuralAnnot.json", fits)
     aids = np.array([a["id"] for a in anns])
     joblib.dump(
-        {"features": rng.normal(size=(4, FEAT_DIM)).astype(np.float32), "aid": aids, "img_name": aids.astype(str)},
+        {
+            "features": rng.normal(size=(4, FEAT_DIM)).astype(np.float32),
+            "aid": aids,
+            "img_name": aids.astype(str),
+        },
         root / "mpii_train_db.pt",
     )
     return fits

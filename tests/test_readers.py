@@ -94,7 +94,9 @@ def test_missing_feature_is_a_loud_error_or_dropped(pw3d):
 
 def test_missing_file_names_path_and_file(pw3d):
     tmp_path, _, body, regs = pw3d
-    with pytest.raises(DataFileError, match=r"3DPW val annotations not found: .*3DPW_latest_validation\.json"):
+    with pytest.raises(
+        DataFileError, match=r"3DPW val annotations not found: .*3DPW_latest_validation\.json"
+    ):
         build_dataset(cfg(tmp_path), "3dpw", "val", body, regs)
 
 
@@ -116,7 +118,7 @@ def test_named_detector_and_unknown_detector(pw3d):
 
 
 def test_user_detection_file_in_coco_result_format(pw3d):
-    tmp_path, truth, body, regs = pw3d
+    tmp_path, _, body, regs = pw3d
     coco = json.loads((tmp_path / "pw3d" / "3DPW_latest_test.json").read_text())
     results = [
         {"image_id": img["id"], "keypoints": [float(img["id"])] * 51, "score": 1.0} for img in coco["images"]

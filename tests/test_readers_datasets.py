@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -58,8 +61,6 @@ def test_h36m_features_joined_on_paths_and_gt_2d_projected(tmp_path):
     body, regs = LinearBody(), regressors()
     write_h36m(tmp_path / "h36m", body, regs["h36m17"])
     ds = build_dataset(cfg(tmp_path, *H36M_OPTS), "h36m", "test", body, regs)
-    import joblib
-
     db = joblib.load(tmp_path / "h36m" / "h36m_test_imgfeat_db_concat.pt")
     names = [n.split("/", 1)[1] for n in db["img_name"]]
     for row in range(len(ds.table)):
@@ -85,12 +86,16 @@ def test_mpi_inf_3dhp_test_real_image_size_and_valid_flags(tmp_path):
     assert ts5["image_size"].tolist() == [1920.0, 1080.0]
     assert items[("TS1", 1)]["image_size"].tolist() == [2048.0, 2048.0]
     xy = db["joints2D"][6, 39, :2]  # TS5 frame 1, pelvis (SPIN row 39)
-    np.testing.assert_allclose(ts5["pose2d"][2, 0].numpy(), [xy[0] / 1920 * 2 - 1, xy[1] / 1920 * 2 - 1080 / 1920], atol=1e-5)
+    np.testing.assert_allclose(
+        ts5["pose2d"][2, 0].numpy(), [xy[0] / 1920 * 2 - 1, xy[1] / 1920 * 2 - 1080 / 1920], atol=1e-5
+    )
     assert items[("TS1", 2)]["pose3d_h36m_valid"].sum() == 0  # valid_i = 0
     assert items[("TS1", 1)]["pose3d_h36m_valid"].all()
     assert all(item["mesh_valid"] == 0 for item in items.values())  # no meshes for the test set
     j3d = db["joints3D"][0]
-    np.testing.assert_allclose(items[("TS1", 0)]["pose3d_h36m"][10].numpy(), j3d[38] - j3d[39], atol=1e-6)  # head
+    np.testing.assert_allclose(
+        items[("TS1", 0)]["pose3d_h36m"][10].numpy(), j3d[38] - j3d[39], atol=1e-6
+    )  # head
     vit = build_dataset(cfg(tmp_path, "DATA.DETECTOR", "vitpose"), "mpi_inf_3dhp", "test", body, regs)
     assert vit[0]["pose2d"].shape == (4, 19, 2)
 
@@ -107,7 +112,11 @@ def test_mpi_inf_3dhp_train_val_holdout_and_world_to_camera(tmp_path):
     assert len(train) + len(val) == 8
     item = train[0]
     assert item["mesh_valid"] == 1 and item["pose2d"].shape == (4, 19, 2)
-    assert torch.allclose(item["pose3d"][17], item["pose3d"][17])  # COCO-19 targets from the joint file
+    aid = str(int(train.table.ann_id[train.windows.target[0]]))
+    coco = json.loads((tmp_path / "mpii3d" / "MPII3D_train_joint_coco_cam.json").read_text())[aid]
+    h36m = json.loads((tmp_path / "mpii3d" / "MPII3D_train_joint_h36m_cam.json").read_text())[aid]
+    expected = (np.asarray(coco) - np.asarray(h36m[0])) / 1000.0  # COCO-19 targets from the joint file, m
+    np.testing.assert_allclose(item["pose3d"].numpy(), expected, atol=1e-5)
 
 
 def test_coco_static_repeated_filters_and_fit_targets(tmp_path):
@@ -121,10 +130,14 @@ def test_coco_static_repeated_filters_and_fit_targets(tmp_path):
     assert torch.equal(item["img_feat"], item["img_feat"][:1].expand(4, -1))
     assert item["pose2d_conf"][0, 3] == 0 and item["pose2d_conf"][0, 0] == 1  # unlabelled joint
     kps = np.asarray(anns["11"]["keypoints"]).reshape(17, 3)
-    np.testing.assert_allclose(item["pose2d"][0, 0].numpy(), [kps[0, 0] / 640 * 2 - 1, kps[0, 1] / 640 * 2 - 0.75], atol=1e-5)
+    np.testing.assert_allclose(
+        item["pose2d"][0, 0].numpy(), [kps[0, 0] / 640 * 2 - 1, kps[0, 1] / 640 * 2 - 0.75], atol=1e-5
+    )
     assert item["mesh_valid"] == 1 and item["pose3d_valid"].all() and item["pose3d_h36m"][0].abs().sum() == 0
     assert items[14]["mesh_valid"] == 0 and items[14]["pose3d_valid"].sum() == 0  # no fit
-    noisy = build_dataset(cfg(tmp_path, "DATA.VAL_FRACTION", "0.0", "DATA.DETECTOR", "gt_noise"), "coco", "train", body, regs)
+    noisy = build_dataset(
+        cfg(tmp_path, "DATA.VAL_FRACTION", "0.0", "DATA.DETECTOR", "gt_noise"), "coco", "train", body, regs
+    )
     assert noisy[0]["pose2d"].shape == (4, 19, 2)
     with pytest.raises(ValueError, match="coco has no split 'test'"):
         build_dataset(cfg(tmp_path), "coco", "test", body, regs)

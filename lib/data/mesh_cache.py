@@ -126,6 +126,6 @@ def regress_joints(meshes: np.ndarray, regressor: Tensor, batch_size: int = 4096
     regressor = regressor.detach().float().cpu()
     joints = np.empty((len(meshes), regressor.shape[0], 3), dtype=np.float32)
     for start in range(0, len(meshes), batch_size):
-        verts = torch.from_numpy(np.asarray(meshes[start : start + batch_size], dtype=np.float32))
+        verts = torch.from_numpy(np.array(meshes[start : start + batch_size], dtype=np.float32))
         joints[start : start + batch_size] = (regressor @ verts).numpy()
     return joints

@@ -219,7 +219,7 @@ class VideoDataset(Dataset):
         num = 19 if joint_set == "coco19" else 17
         if mesh is None or regressor is None:
             return np.zeros((num, 3), np.float32), np.zeros(num, dtype=bool)
-        joints = (regressor @ torch.from_numpy(mesh)).numpy()  # (17, 3)
+        joints = (regressor @ torch.tensor(mesh)).numpy()  # (17, 3)
         if joint_set == "coco19":
             joints, _ = add_pelvis_and_neck(joints, np.ones(17))
         return joints.astype(np.float32), np.ones(num, dtype=bool)

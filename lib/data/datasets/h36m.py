@@ -154,7 +154,8 @@ def _fit(fits: dict, key: tuple) -> dict | None:
 
 
 def _video(img: dict) -> str:
-    return f"s{img['subject']:02d}_act{img['action_idx']:02d}_subact{img['subaction_idx']:02d}_ca{img['cam_idx']:02d}"
+    subject, action, subaction, cam = (img[k] for k in ("subject", "action_idx", "subaction_idx", "cam_idx"))
+    return f"s{subject:02d}_act{action:02d}_subact{subaction:02d}_ca{cam:02d}"
 
 
 def _table(columns: dict[str, np.ndarray], features: np.ndarray, feature_rows: np.ndarray) -> FrameTable:
