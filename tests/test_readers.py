@@ -167,3 +167,10 @@ def test_unknown_dataset_and_split(pw3d):
         build_dataset(cfg(tmp_path), "pw3d", "test", body, regs)
     with pytest.raises(ValueError, match="3dpw has no split 'dev'"):
         build_dataset(cfg(tmp_path), "3dpw", "dev", body, regs)
+
+
+def test_float16_mesh_cache(pw3d):
+    tmp_path, _, body, regs = pw3d
+    ds = build_dataset(cfg(tmp_path, "DATA.MESH_CACHE_DTYPE", "float16"), "3dpw", "test", body, regs)
+    assert ds.meshes.dtype == np.float16 and ds.meshes.shape == (9, 6890, 3)
+    assert ds[0]["mesh"].dtype == torch.float32

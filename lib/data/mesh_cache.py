@@ -77,17 +77,18 @@ def cached_meshes(
     key = mesh_cache_key(dataset, body_model.identity, smpl)
     path = Path(cache_dir) / f"meshes_{dataset}_{key[:20]}_{dtype}.npy"
     if not path.is_file():
-        _write_atomically(path, lambda out: _fill(out, smpl, body_model, batch_size, device), len(smpl.pose))
+        fill = lambda out: _fill(out, smpl, body_model, batch_size, device)  # noqa: E731
+        _write_atomically(path, fill, (len(smpl.pose), NUM_VERTICES, 3), np.dtype(dtype))
     return np.load(path, mmap_mode="r")
 
 
-def _write_atomically(path: Path, fill, num_rows: int) -> None:
+def _write_atomically(path: Path, fill, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Create an .npy of ``shape`` / ``dtype`` at a temporary name, let ``fill`` write it, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
     os.close(fd)
     try:
-        dtype = np.float16 if path.stem.endswith("float16") else np.float32
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(num_rows, NUM_VERTICES, 3))
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         fill(out)
         out.flush()
         del out

@@ -25,7 +25,8 @@ Metadata: ``dataset`` (str), ``video`` (str), ``frame`` (int, target frame numbe
 window), ``image_size`` (2,) (w, h) of the target frame, ``camera`` (4,) (fx, fy, cx, cy), NaN where
 unknown.
 
-Static datasets (COCO, MPII) are one-frame videos: their windows repeat the image T times.
+Static datasets (COCO, MPII) are one-frame videos: their windows repeat the image T times (pose and
+feature); with 'gt_noise' the noise is drawn over the T repeated frames like for a video.
 """
 
 from __future__ import annotations
