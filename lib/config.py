@@ -100,6 +100,24 @@ _C.DATA.PAD_MODE = "replicate"  # at video ends: "replicate" or "reflect" paddin
 _C.DATA.WORKERS = 2
 _C.DATA.EPOCH_LENGTH = 0  # training samples per epoch over all ranks, mixed by TRAIN_RATIOS; 0: sum of sizes
 _C.DATA.MAX_FRAME_GAP = 1  # a frame-id jump above this (in the dataset's frame step) splits a video
+# Dataset folders in the official preprocessed layout (lib/data/datasets/<name>.py documents the files)
+_C.DATA.PW3D_DIR = "data/PW3D/pw3d_data"  # 3DPW: 3DPW_latest_{train,validation,test}.json, ...
+_C.DATA.H36M_DIR = "data/Human36M/h36m_data"  # Human3.6M: annotations/Human36M_subject*_*.json, ...
+_C.DATA.MPII3D_DIR = "data/MPII3D/mpii3d_data"  # MPI-INF-3DHP: MPI-INF-3DHP.json, mpii3d_*_scale12_db.pt
+_C.DATA.COCO_DIR = "data/COCO/coco_data"  # COCO: annotations/person_keypoints_train2014.json, ...
+_C.DATA.MPII_DIR = "data/MPII/mpii_data"  # MPII: train.json, MPII_train_SMPL_NeuralAnnot.json, ...
+_C.DATA.CACHE_DIR = "data/cache"  # ground-truth meshes computed once per dataset split (memory-mapped .npy)
+_C.DATA.MESH_CACHE_DTYPE = "float32"  # storage of the cached meshes: 'float32' or 'float16'
+# Per-dataset detector overriding DATA.DETECTOR: ["dataset=detector", ...], e.g. ["3dpw=vitpose"]
+_C.DATA.DETECTORS = []
+# User detection files in COCO keypoint-result format: ["dataset:split:name:path", ...]
+_C.DATA.DETECTION_FILES = []
+_C.DATA.MISSING_FEATURES = "error"  # a frame without an image feature: 'error' (fail) or 'drop' (skip it)
+# Human3.6M subjects per split (Protocol 2 tests on S9, S11; S8 is held out for validation)
+_C.DATA.H36M_TRAIN_SUBJECTS = [1, 5, 6, 7]
+_C.DATA.H36M_VAL_SUBJECTS = [8]
+_C.DATA.H36M_TEST_SUBJECTS = [9, 11]
+_C.DATA.VAL_FRACTION = 0.05  # videos held out as 'val' for datasets without a validation split (hashed ids)
 
 # Synthetic 2D detection noise ('gt_noise'), redrawn every epoch from (SEED, epoch, sample). Lengths are
 # fractions of the person's size (the larger side of the box around its 2D keypoints), so the same
@@ -178,6 +196,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "MODEL.DECODER.UPSAMPLE": ("conv", "matrix"),
     "DATA.TARGET_JOINT_SET": ("h36m17", "coco19"),
     "DATA.PAD_MODE": ("replicate", "reflect", "official"),
+    "DATA.MESH_CACHE_DTYPE": ("float32", "float16"),
+    "DATA.MISSING_FEATURES": ("error", "drop"),
     "DATA.NOISE.JOINT_SET": ("coco17", "h36m17"),
     "TRAIN.OPTIMIZER": ("adam", "adamw"),
     "TRAIN.SCHEDULER": ("step", "cosine"),

@@ -1,0 +1,180 @@
+"""``build_dataset``: config -> reader -> frame table -> meshes -> windows -> VideoDataset.
+
+This is the only data module that reads the config. Readers are chosen from a plain dict (no ``eval``
+on config strings); each reader module provides ``read(options, split) -> FrameTable`` and
+``detection_files(root, split) -> {name: DetectionFile}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from yacs.config import CfgNode
+
+from lib.data.datasets import coco, h36m, mpi_inf_3dhp, mpii, pw3d
+from lib.data.datasets.detections import DetectionFile, load_detections
+from lib.data.frames import FrameTable, Keypoints2D, ReaderOptions, project
+from lib.data.mesh_cache import BodyModel, cached_meshes, regress_joints
+from lib.data.noise import build_noise
+from lib.data.video_dataset import GT_DETECTORS, DetectorError, InputSpec, VideoDataset
+from lib.data.windows import build_window_table
+
+READERS = {
+    pw3d.NAME: pw3d,
+    h36m.NAME: h36m,
+    mpi_inf_3dhp.NAME: mpi_inf_3dhp,
+    coco.NAME: coco,
+    mpii.NAME: mpii,
+}
+_ROOT_KEYS = {
+    pw3d.NAME: "PW3D_DIR",
+    h36m.NAME: "H36M_DIR",
+    mpi_inf_3dhp.NAME: "MPII3D_DIR",
+    coco.NAME: "COCO_DIR",
+    mpii.NAME: "MPII_DIR",
+}
+
+
+def build_dataset(
+    cfg: CfgNode,
+    name: str,
+    split: str,
+    body_model: BodyModel,
+    regressors: Mapping[str, Tensor],
+    device: str | torch.device = "cpu",
+) -> VideoDataset:
+    """The items of dataset ``name`` ('3dpw', 'h36m', 'mpi_inf_3dhp', 'coco', 'mpii'), split
+    ('train', 'val', 'test').
+
+    Args:
+        body_model: computes GT meshes once per dataset split (cached under DATA.CACHE_DIR).
+        regressors: (J, 6890) joint regressors by joint set; 'h36m17' is required, 'coco17' is needed
+            where a dataset lacks COCO joints (COCO, MPII).
+        device: where the body model runs while filling the mesh cache.
+    """
+    if name not in READERS:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(READERS)}")
+    if "h36m17" not in regressors:
+        raise ValueError(f"regressors need 'h36m17' (17, 6890); got {sorted(regressors)}")
+    reader = READERS[name]
+    options = reader_options(cfg, name)
+    table = reader.read(options, split)
+    detector = dataset_detector(cfg, name)
+    if detector not in GT_DETECTORS:
+        files = available_detections(cfg, name, split)
+        if detector not in files:
+            raise DetectorError(
+                f"{name} {split}: unknown detector {detector!r}; available: {[*GT_DETECTORS, *files]}"
+            )
+        table = load_detections(table, detector, files[detector])
+    meshes, mesh_valid = _meshes(cfg, table, split, body_model, regressors, device)
+    spec = InputSpec(
+        detector=detector,
+        joint_set=cfg.MODEL.INPUT_JOINT_SET,
+        noise=build_noise(cfg) if detector == "gt_noise" else None,
+        seed=cfg.SEED,
+    )
+    windows = build_window_table(
+        table.video,
+        table.frame,
+        seq_len=cfg.MODEL.SEQ_LEN,
+        stride=cfg.DATA.STRIDE,
+        target_index=cfg.MODEL.TARGET_INDEX,
+        pad_mode="replicate" if table.static else cfg.DATA.PAD_MODE,
+        max_gap=cfg.DATA.MAX_FRAME_GAP,
+    )
+    return VideoDataset(table, windows, spec, meshes, mesh_valid, regressors)
+
+
+def reader_options(cfg: CfgNode, name: str) -> ReaderOptions:
+    """The reader settings of one dataset from the DATA section."""
+    subjects = {}
+    if name == h36m.NAME:
+        data = cfg.DATA
+        subjects = {
+            "train": data.H36M_TRAIN_SUBJECTS,
+            "val": data.H36M_VAL_SUBJECTS,
+            "test": data.H36M_TEST_SUBJECTS,
+        }
+    return ReaderOptions(
+        root=Path(cfg.DATA[_ROOT_KEYS[name]]),
+        val_fraction=cfg.DATA.VAL_FRACTION,
+        missing_features=cfg.DATA.MISSING_FEATURES,
+        subjects=subjects,
+    )
+
+
+def dataset_detector(cfg: CfgNode, name: str) -> str:
+    """DATA.DETECTOR, or the dataset's entry "name=detector" in DATA.DETECTORS."""
+    for entry in cfg.DATA.DETECTORS:
+        dataset, sep, detector = entry.partition("=")
+        if not sep:
+            raise ValueError(f"DATA.DETECTORS entries must be 'dataset=detector', got {entry!r}")
+        if dataset == name:
+            return detector
+    return cfg.DATA.DETECTOR
+
+
+def available_detections(cfg: CfgNode, name: str, split: str) -> dict[str, DetectionFile]:
+    """The dataset's named detection files for a split plus the user's DATA.DETECTION_FILES entries."""
+    files = dict(READERS[name].detection_files(Path(cfg.DATA[_ROOT_KEYS[name]]), split))
+    for entry in cfg.DATA.DETECTION_FILES:
+        parts = entry.split(":", 3)
+        if len(parts) != 4:
+            raise ValueError(f"DATA.DETECTION_FILES entries must be 'dataset:split:name:path', got {entry!r}")
+        dataset, file_split, detector, path = parts
+        if dataset == name and file_split == split:
+            files[detector] = DetectionFile(Path(path), f"{name} {split} '{detector}' detections")
+    return files
+
+
+def _meshes(
+    cfg: CfgNode,
+    table: FrameTable,
+    split: str,
+    body_model: BodyModel,
+    regressors: Mapping[str, Tensor],
+    device,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Cached (N, 6890, 3) meshes and (N,) validity; fills projected GT 2D where the table lacks it."""
+    if table.smpl is None or not table.smpl.valid.any():
+        return None, np.zeros(len(table), dtype=bool)
+    meshes = cached_meshes(
+        cfg.DATA.CACHE_DIR,
+        f"{table.name}_{split}",
+        table.smpl,
+        body_model,
+        dtype=cfg.DATA.MESH_CACHE_DTYPE,
+        device=device,
+    )
+    valid = table.smpl.valid.copy()
+    if table.mesh_fit_max_error is not None and "h36m17" in table.joints3d:
+        valid &= (
+            _fit_errors(meshes, regressors["h36m17"], table.joints3d["h36m17"]) <= table.mesh_fit_max_error
+        )
+    if "coco17" not in table.gt2d and "coco17" in regressors:
+        table.gt2d["coco17"] = _projected_coco(meshes, regressors["coco17"], table.camera, valid)
+    return meshes, valid
+
+
+def _fit_errors(meshes: np.ndarray, regressor: Tensor, joints: np.ndarray) -> np.ndarray:
+    """(N,) mean distance in metres between mesh-regressed and annotated (N, 17, 3) joints, each set
+    centred on its mean (translation-aligned)."""
+    regressed = regress_joints(meshes, regressor)
+    regressed -= regressed.mean(axis=1, keepdims=True)
+    joints = joints - joints.mean(axis=1, keepdims=True)
+    return np.linalg.norm(regressed - joints, axis=-1).mean(axis=-1)
+
+
+def _projected_coco(
+    meshes: np.ndarray, regressor: Tensor, camera: np.ndarray, valid: np.ndarray
+) -> Keypoints2D:
+    """GT COCO-17 2D from the fitted mesh projected with the known intrinsics (MPII, H36M)."""
+    known = valid & np.isfinite(camera).all(axis=1)
+    joints = regress_joints(meshes, regressor)  # (N, 17, 3)
+    xy = np.where(known[:, None, None], project(joints, np.nan_to_num(camera, nan=1.0)), 0).astype(np.float32)
+    return Keypoints2D("coco17", xy, np.repeat(known[:, None], 17, axis=1).astype(np.float32))

@@ -1,0 +1,1 @@
+"""One reader per dataset: official preprocessed files -> FrameTable (lib/data/frames.py)."""

@@ -1,0 +1,207 @@
+"""MPI-INF-3DHP in the preprocessed PMCE layout (``DATA.MPII3D_DIR``, data/MPII3D/mpii3d_data).
+
+Training split (our 'train' / 'val' are a deterministic per-video holdout of it, ``DATA.VAL_FRACTION``):
+
+* ``MPI-INF-3DHP.json``: COCO-format; ``images[]`` (``id``, ``file_name``, ``width``, ``height``,
+  ``subject_idx``, ``seq_idx``, ``cam_idx``, ``frame_idx``), ``annotations[]`` (``id``, ``image_id``).
+* ``MPI-INF-3DHP_SMPL_NeuralAnnot.json``: ``{pose, shape, trans}`` per ``[subject][seq][frame]`` in world
+  coordinates (metres); missing or NaN parameters leave the frame without a mesh.
+* ``MPI-INF-3DHP_camera.json``: ``{focal, princpt, R, t (mm)}`` per ``[subject][seq][cam]``.
+* ``MPII3D_train_joint_coco_cam.json`` (COCO-19 3D, mm), ``MPII3D_train_gt_joint_coco_img.json``
+  (COCO-19 2D), ``MPII3D_train_joint_h36m_cam.json`` (H36M-17 3D, mm), each keyed by ``str(annotation id)``.
+* ``mpii3d_train_scale12_db.pt`` (joblib: ``features``, ``img_name`` as
+  ``.../S{s}/Seq{q}/video_{c}/{frame:06d}.jpg``), joined on (subject, seq, cam, frame).
+
+Test split (the official 'val' DB; our 'test'): ``mpii3d_val_scale12_db.pt`` (TCMR DB: ``vid_name``,
+``frame_id``, ``img_name``, ``joints2D`` (N, 49, 3) pixels, ``joints3D`` (N, 49, 3) metres, pelvis-relative,
+``features``, ``valid_i``) and ``vitpose_mpii3d_val_output.json`` ('vitpose', COCO keypoint results by
+``image_name``). Fixes over the official reader: each test sequence's real image size (TS1-TS4 are
+2048x2048, TS5/TS6 1920x1080) instead of 2048x2048 everywhere, and ``valid_i`` respected (invalid frames
+are inputs but never valid targets). Meshes are not available for the test set.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from lib.data.datasets.common import image_index, nested
+from lib.data.datasets.detections import DetectionFile
+from lib.data.frames import (
+    DataMismatchError,
+    FrameTable,
+    Keypoints2D,
+    ReaderOptions,
+    SmplParams,
+    check_split,
+    join_rows,
+    keypoints_from_array,
+    load_joblib,
+    load_json,
+    split_holdout,
+)
+
+NAME = "mpi_inf_3dhp"
+SPLITS = ("train", "val", "test")
+TEST_IMAGE_SIZE = {
+    1: (2048, 2048),
+    2: (2048, 2048),
+    3: (2048, 2048),
+    4: (2048, 2048),
+    5: (1920, 1080),
+    6: (1920, 1080),
+}
+# Rows of the 49-joint SPIN array (25 OpenPose + 24 ground-truth joints) for each joint of our sets.
+SPIN49_TO_H36M17 = (39, 27, 26, 25, 28, 29, 30, 41, 37, 43, 38, 34, 35, 36, 33, 32, 31)
+SPIN49_TO_COCO17 = (44, 45, 46, 47, 48, 34, 33, 35, 32, 36, 31, 28, 27, 29, 26, 30, 25)
+_TEST_DB_KEYS = ("vid_name", "frame_id", "img_name", "joints2D", "joints3D", "features", "valid_i")
+_FEATURE_NAME = re.compile(r"S(\d+)/Seq(\d+)/video_(\d+)/(\d+)\.jpg$")
+
+
+def detection_files(root: Path, split: str) -> dict[str, DetectionFile]:
+    """Named detection files of a split."""
+    if split == "test":
+        return {
+            "vitpose": DetectionFile(
+                root / "vitpose_mpii3d_val_output.json", "MPI-INF-3DHP test ViTPose detections"
+            )
+        }
+    return {}
+
+
+def read(options: ReaderOptions, split: str) -> FrameTable:
+    """The frame table of a split ('train', 'val' = held-out training videos, or 'test')."""
+    check_split(NAME, split, SPLITS)
+    if split == "test":
+        return _read_test(options.root)
+    return split_holdout(_read_train(options), split, options.val_fraction)
+
+
+def test_image_size(name: str) -> tuple[int, int]:
+    """(width, height) of a test video or image of sequence TS1..TS6, from the 'TS<k>' in its name."""
+    match = re.search(r"TS(\d)", name)
+    if match is None or int(match.group(1)) not in TEST_IMAGE_SIZE:
+        raise DataMismatchError(f"MPI-INF-3DHP test: cannot tell the sequence (TS1..TS6) of {name!r}")
+    return TEST_IMAGE_SIZE[int(match.group(1))]
+
+
+def _read_test(root: Path) -> FrameTable:
+    db = load_joblib(root / "mpii3d_val_scale12_db.pt", "MPI-INF-3DHP test database", _TEST_DB_KEYS)
+    video = np.asarray(db["vid_name"]).astype(str)
+    joints2d = np.asarray(db["joints2D"], dtype=np.float32)  # (N, 49, 3)
+    joints3d = np.asarray(db["joints3D"], dtype=np.float32)[:, SPIN49_TO_H36M17]  # (N, 17, 3) m
+    n = len(video)
+    return FrameTable(
+        name=NAME,
+        video=video,
+        frame=np.asarray(db["frame_id"], dtype=np.int64),
+        image_size=np.array([test_image_size(v) for v in video], dtype=np.float32),
+        image_name=np.asarray(db["img_name"]).astype(str),
+        features=np.asarray(db["features"], dtype=np.float32),
+        feature_row=np.arange(n),
+        gt2d={
+            "h36m17": keypoints_from_array("h36m17", joints2d[:, SPIN49_TO_H36M17]),
+            "coco17": keypoints_from_array("coco17", joints2d[:, SPIN49_TO_COCO17]),
+        },
+        joints3d={"h36m17": joints3d},
+        joints3d_valid={"h36m17": np.ones((n, 17), dtype=bool)},
+        frame_valid=np.asarray(db["valid_i"]).reshape(n).astype(bool),
+    )
+
+
+def _read_train(options: ReaderOptions) -> FrameTable:
+    root = options.root
+    coco = load_json(root / "MPI-INF-3DHP.json", "MPI-INF-3DHP train annotations")
+    images = image_index(coco, "MPI-INF-3DHP train annotations")
+    anns = coco["annotations"]
+    imgs = [images[int(a["image_id"])] for a in anns]
+    keys = [(img["subject_idx"], img["seq_idx"], img["cam_idx"], img["frame_idx"]) for img in imgs]
+    db = load_joblib(
+        root / "mpii3d_train_scale12_db.pt", "MPI-INF-3DHP train features", ("features", "img_name")
+    )
+    rows, found = join_rows(
+        keys,
+        [_feature_key(n) for n in db["img_name"]],
+        "MPI-INF-3DHP train features vs annotations",
+        options.missing_features,
+    )
+    keep = np.flatnonzero(found)
+    anns, imgs, keys = [anns[i] for i in keep], [imgs[i] for i in keep], [keys[i] for i in keep]
+    aids = [str(a["id"]) for a in anns]
+    cams = load_json(root / "MPI-INF-3DHP_camera.json", "MPI-INF-3DHP train cameras")
+    cam = [nested(cams, (s, q, c), "MPI-INF-3DHP train cameras") for s, q, c, _ in keys]
+    joints = _train_joints(root, aids)
+    n = len(anns)
+    return FrameTable(
+        name=NAME,
+        video=np.array([f"S{s}_Seq{q}_cam{c}" for s, q, c, _ in keys]),
+        frame=np.array([f for *_, f in keys], dtype=np.int64),
+        image_size=np.array([[img["width"], img["height"]] for img in imgs], dtype=np.float32),
+        image_name=np.array([img["file_name"] for img in imgs]),
+        features=np.asarray(db["features"], dtype=np.float32),
+        feature_row=rows[keep],
+        gt2d={
+            "coco17": Keypoints2D("coco17", joints.pop("gt2d")[:, :17].copy(), np.ones((n, 17), np.float32))
+        },
+        joints3d=joints,
+        joints3d_valid={k: np.ones(v.shape[:2], dtype=bool) for k, v in joints.items()},
+        smpl=_train_smpl(root, keys, cam),
+        camera=np.array(
+            [[*np.ravel(c["focal"])[:2], *np.ravel(c["princpt"])[:2]] for c in cam], dtype=np.float32
+        ),
+        ann_id=np.array(aids, dtype=np.int64),
+        image_id=np.array([int(img["id"]) for img in imgs], dtype=np.int64),
+    )
+
+
+def _feature_key(name: str) -> tuple[int, int, int, int]:
+    match = _FEATURE_NAME.search(str(name))
+    if match is None:
+        raise DataMismatchError(f"MPI-INF-3DHP train features: unexpected img_name {name!r}")
+    return tuple(int(g) for g in match.groups())
+
+
+def _train_joints(root: Path, aids: list[str]) -> dict[str, np.ndarray]:
+    """COCO-19 / H36M-17 camera joints (m) and, under 'gt2d', the GT COCO-19 2D of each annotation."""
+    files = {
+        "coco19": ("MPII3D_train_joint_coco_cam.json", "COCO-19 camera joints", (19, 3), 1000.0),
+        "h36m17": ("MPII3D_train_joint_h36m_cam.json", "H36M-17 camera joints", (17, 3), 1000.0),
+        "gt2d": ("MPII3D_train_gt_joint_coco_img.json", "ground-truth 2D joints", (19, 2), 1.0),
+    }
+    out = {}
+    for key, (file, what, shape, scale) in files.items():
+        data = load_json(root / file, f"MPI-INF-3DHP train {what}")
+        values = [np.asarray(nested(data, (a,), f"MPI-INF-3DHP train {what}"), np.float32) for a in aids]
+        out[key] = np.stack([v[: shape[0], : shape[1]] for v in values]) / scale
+    return out
+
+
+def _train_smpl(root: Path, keys: list[tuple], cam: list[dict]) -> SmplParams:
+    fits = load_json(root / "MPI-INF-3DHP_SMPL_NeuralAnnot.json", "MPI-INF-3DHP train SMPL fits")
+    n = len(keys)
+    pose, betas, transl = (
+        np.zeros((n, 72), np.float32),
+        np.zeros((n, 10), np.float32),
+        np.zeros((n, 3), np.float32),
+    )
+    valid = np.zeros(n, dtype=bool)
+    for i, (s, q, _, f) in enumerate(keys):
+        try:
+            fit = nested(fits, (s, q, f), "fit")
+        except DataMismatchError:
+            continue
+        values = [np.asarray(fit[k], np.float32).reshape(-1) for k in ("pose", "shape", "trans")]
+        if all(np.isfinite(v).all() for v in values):
+            pose[i], betas[i], transl[i] = values[0][:72], values[1][:10], values[2][:3]
+            valid[i] = True
+    return SmplParams(
+        pose=pose,
+        betas=betas,
+        transl=transl,
+        gender=np.full(n, "neutral"),
+        valid=valid,
+        rotation=np.array([c["R"] for c in cam], dtype=np.float32).reshape(n, 3, 3),
+        translation=np.array([c["t"] for c in cam], dtype=np.float32).reshape(n, 3) / 1000.0,
+    )

@@ -1,0 +1,274 @@
+"""The per-frame table every dataset reader produces, and the helpers readers share.
+
+A reader (``lib/data/datasets/<name>.py``) knows one dataset's files and turns them into a
+:class:`FrameTable`: flat numpy arrays with one row per (person, frame), N rows. Everything downstream
+(windows, meshes, items) works on such tables and knows no file format. Static image datasets (COCO,
+MPII) are tables whose every row is its own one-frame video.
+
+Units: 2D keypoints in pixels of the full original image; 3D joints, SMPL translations and camera
+translations in metres (readers convert millimetre files on read); 3D in camera coordinates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+MISSING_FEATURE_POLICIES = ("error", "drop")
+
+
+class DataFileError(FileNotFoundError):
+    """A dataset file the reader needs is missing; the message names the exact path and the file."""
+
+
+class DataMismatchError(ValueError):
+    """Two files of a dataset that must be joined on a key disagree (e.g. features vs annotations)."""
+
+
+@dataclass
+class Keypoints2D:
+    """2D keypoints of every row in one joint set: pixels of the full image, with a confidence."""
+
+    joint_set: str  # 'coco17' or 'h36m17'
+    xy: np.ndarray  # (N, J, 2) float32 pixels
+    conf: np.ndarray  # (N, J) float32 in [0, 1]; detector score, or 1 / 0 for labelled / missing GT
+
+
+@dataclass
+class SmplParams:
+    """SMPL parameters of every row. Vertices are ``R @ body(pose, betas, transl) + t`` when ``rotation``
+    / ``translation`` are given (parameters fitted in world coordinates), else the body output itself."""
+
+    pose: np.ndarray  # (N, 72) axis-angle
+    betas: np.ndarray  # (N, 10)
+    transl: np.ndarray  # (N, 3) metres
+    gender: np.ndarray  # (N,) str: 'neutral', 'male' or 'female'
+    valid: np.ndarray  # (N,) bool, False where the row has no (usable) fit; its values are zeros
+    rotation: np.ndarray | None = None  # (N, 3, 3) world -> camera
+    translation: np.ndarray | None = None  # (N, 3) metres, world -> camera
+
+
+@dataclass
+class FrameTable:
+    """One dataset split, one row per (person, frame); see the module docstring for units."""
+
+    name: str  # dataset name, e.g. '3dpw'
+    video: np.ndarray  # (N,) str video id (one person track of one camera)
+    frame: np.ndarray  # (N,) int frame number in the dataset's frame step (gaps split videos)
+    image_size: np.ndarray  # (N, 2) float32 (width, height) of the frame's original image, pixels
+    image_name: np.ndarray  # (N,) str, the image's path as the annotations name it
+    features: np.ndarray  # (M, D) float32 image features (may be a memory map)
+    feature_row: np.ndarray  # (N,) int, row of ``features`` of each frame
+    gt2d: dict[str, Keypoints2D] = field(default_factory=dict)  # joint set -> ground-truth 2D
+    detections: dict[str, Keypoints2D] = field(default_factory=dict)  # detector name -> detections
+    joints3d: dict[str, np.ndarray] = field(default_factory=dict)  # joint set -> (N, J, 3) m, camera
+    joints3d_valid: dict[str, np.ndarray] = field(default_factory=dict)  # joint set -> (N, J) bool
+    smpl: SmplParams | None = None
+    camera: np.ndarray | None = None  # (N, 4) fx, fy, cx, cy in pixels; NaN where unknown
+    frame_valid: np.ndarray | None = None  # (N,) bool, the dataset's own valid-frame flag
+    ann_id: np.ndarray | None = None  # (N,) int annotation id, where the dataset has one
+    image_id: np.ndarray | None = None  # (N,) int image id, where the dataset has one
+    static: bool = False  # single images: every row is its own one-frame video, repeated over T
+    mesh_fit_max_error: float | None = None  # metres; see lib/data/build.py (fit check vs GT joints)
+
+    def __post_init__(self) -> None:
+        n = len(self.video)
+        if self.frame_valid is None:
+            self.frame_valid = np.ones(n, dtype=bool)
+        if self.camera is None:
+            self.camera = np.full((n, 4), np.nan, dtype=np.float32)
+        for key, value in self._row_arrays():
+            if len(value) != n:
+                raise ValueError(f"{self.name}: {key} has {len(value)} rows, the table has {n}")
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def _row_arrays(self):
+        yield "frame", self.frame
+        yield "image_size", self.image_size
+        yield "image_name", self.image_name
+        yield "feature_row", self.feature_row
+        yield "camera", self.camera
+        yield "frame_valid", self.frame_valid
+        for name, kp in {**self.gt2d, **self.detections}.items():
+            yield f"2D '{name}'", kp.xy
+        for name, joints in self.joints3d.items():
+            yield f"joints3d '{name}'", joints
+        if self.smpl is not None:
+            yield "smpl.pose", self.smpl.pose
+
+    def select(self, keep: np.ndarray) -> FrameTable:
+        """The rows where ``keep`` (N,) bool is True (or the rows listed by an int array)."""
+        smpl = self.smpl
+        if smpl is not None:
+            smpl = SmplParams(
+                smpl.pose[keep],
+                smpl.betas[keep],
+                smpl.transl[keep],
+                smpl.gender[keep],
+                smpl.valid[keep],
+                None if smpl.rotation is None else smpl.rotation[keep],
+                None if smpl.translation is None else smpl.translation[keep],
+            )
+        return FrameTable(
+            name=self.name,
+            video=self.video[keep],
+            frame=self.frame[keep],
+            image_size=self.image_size[keep],
+            image_name=self.image_name[keep],
+            features=self.features,
+            feature_row=self.feature_row[keep],
+            gt2d={k: Keypoints2D(v.joint_set, v.xy[keep], v.conf[keep]) for k, v in self.gt2d.items()},
+            detections={
+                k: Keypoints2D(v.joint_set, v.xy[keep], v.conf[keep]) for k, v in self.detections.items()
+            },
+            joints3d={k: v[keep] for k, v in self.joints3d.items()},
+            joints3d_valid={k: v[keep] for k, v in self.joints3d_valid.items()},
+            smpl=smpl,
+            camera=self.camera[keep],
+            frame_valid=self.frame_valid[keep],
+            ann_id=None if self.ann_id is None else self.ann_id[keep],
+            image_id=None if self.image_id is None else self.image_id[keep],
+            static=self.static,
+            mesh_fit_max_error=self.mesh_fit_max_error,
+        )
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """What a reader needs besides the split; built from the config by lib/data/build.py."""
+
+    root: Path  # the dataset's folder in the official layout
+    val_fraction: float = 0.05  # share of videos held out as 'val' where the dataset has no val split
+    missing_features: str = "error"  # 'error': a frame without a feature row fails; 'drop': it is dropped
+    subjects: Mapping[str, Sequence[int]] = field(default_factory=dict)  # split -> subjects (Human3.6M)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Files
+# ------------------------------------------------------------------------------------------------------
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a DataFileError naming it and what it is."""
+    if not path.is_file():
+        raise DataFileError(
+            f"{what} not found: {path} (download the preprocessed PMCE data into the official layout, "
+            "see README)"
+        )
+    return path
+
+
+def load_json(path: Path, what: str) -> Any:
+    """Parsed JSON of a required file."""
+    with open(require_file(path, what)) as f:
+        return json.load(f)
+
+
+def load_joblib(path: Path, what: str, keys: Sequence[str]) -> dict[str, Any]:
+    """A joblib database (official ``*.pt`` feature files) that must hold ``keys``."""
+    db = joblib.load(require_file(path, what))
+    missing = [k for k in keys if k not in db]
+    if missing:
+        raise DataMismatchError(f"{what} {path} lacks the keys {missing}; it has {sorted(db)}")
+    return db
+
+
+def path_key(path: str) -> str:
+    """The last two components of an image path (``folder/file.jpg``), the part all files agree on."""
+    return "/".join(Path(str(path)).parts[-2:])
+
+
+# ------------------------------------------------------------------------------------------------------
+# Joins and splits
+# ------------------------------------------------------------------------------------------------------
+def join_rows(
+    wanted: Sequence[Any], available: Sequence[Any], what: str, policy: str = "error"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match ``wanted`` keys (one per table row) to their row in ``available`` (e.g. a feature file).
+
+    Returns:
+        rows: (N,) int row in ``available`` of each wanted key (-1 where missing);
+        found: (N,) bool. With ``policy='error'`` a missing key raises a DataMismatchError that names
+        the first missing keys and the counts; with ``'drop'`` the caller drops the rows not found.
+    """
+    if policy not in MISSING_FEATURE_POLICIES:
+        raise ValueError(f"policy must be one of {MISSING_FEATURE_POLICIES}, got {policy!r}")
+    index: dict[Any, int] = {}
+    for i, key in enumerate(available):
+        if index.setdefault(key, i) != i:
+            raise DataMismatchError(f"{what}: key {key!r} occurs more than once")
+    rows = np.array([index.get(key, -1) for key in wanted], dtype=np.int64)
+    found = rows >= 0
+    if policy == "error" and not found.all():
+        missing = [wanted[i] for i in np.flatnonzero(~found)[:5]]
+        raise DataMismatchError(
+            f"{what}: {int((~found).sum())} of {len(wanted)} keys have no entry "
+            f"({len(available)} entries available); first missing: {missing}"
+        )
+    return rows, found
+
+
+def holdout_mask(videos: np.ndarray, fraction: float, salt: str) -> np.ndarray:
+    """(N,) bool, True for rows whose video falls in a deterministic ``fraction`` of the videos.
+
+    The choice hashes each video id with ``salt`` (the dataset name), so it is stable across runs,
+    machines and orderings, and whole videos go to one side.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    names, inverse = np.unique(videos, return_inverse=True)
+    draws = np.array([_unit_hash(f"{salt}/{name}") for name in names])
+    return (draws < fraction)[inverse.reshape(-1)]
+
+
+def _unit_hash(text: str) -> float:
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
+def split_holdout(table: FrameTable, split: str, fraction: float) -> FrameTable:
+    """The 'train' or 'val' part of a table that has no official validation split."""
+    held = holdout_mask(table.video, fraction, table.name)
+    if split not in ("train", "val"):
+        raise ValueError(f"{table.name}: split must be 'train' or 'val', got {split!r}")
+    return table.select(held if split == "val" else ~held)
+
+
+def check_split(dataset: str, split: str, known: Sequence[str]) -> None:
+    if split not in known:
+        raise ValueError(f"{dataset} has no split {split!r}; it has {list(known)}")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Geometry shared by readers
+# ------------------------------------------------------------------------------------------------------
+def project(points: np.ndarray, camera: np.ndarray) -> np.ndarray:
+    """Pinhole projection of (N, J, 3) camera points with (N, 4) (fx, fy, cx, cy) -> (N, J, 2) pixels."""
+    z = np.where(np.abs(points[..., 2]) < 1e-9, 1e-9, points[..., 2])
+    x = points[..., 0] / z * camera[:, None, 0] + camera[:, None, 2]
+    y = points[..., 1] / z * camera[:, None, 1] + camera[:, None, 3]
+    return np.stack([x, y], axis=-1).astype(np.float32)
+
+
+def keypoints_from_array(joint_set: str, values: np.ndarray, num_joints: int = 17) -> Keypoints2D:
+    """Keypoints2D from an (N, >=J, 2 or 3) array: x, y and, when present, the confidence column."""
+    values = np.asarray(values, dtype=np.float32)[:, :num_joints]
+    if values.ndim != 3 or values.shape[-1] < 2:
+        raise ValueError(f"keypoints must be (N, J, 2) or (N, J, 3), got {values.shape}")
+    conf = values[..., 2] if values.shape[-1] > 2 else np.ones(values.shape[:2], dtype=np.float32)
+    return Keypoints2D(joint_set, values[..., :2].copy(), conf.astype(np.float32))
+
+
+def frame_number(file_name: str) -> int:
+    """The frame number in an image file name such as ``image_00042.jpg`` or ``frame_000042.jpg``."""
+    digits = "".join(c if c.isdigit() else " " for c in Path(file_name).stem).split()
+    if not digits:
+        raise ValueError(f"no frame number in image file name {file_name!r}")
+    return int(digits[-1])

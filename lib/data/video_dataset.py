@@ -1,0 +1,226 @@
+"""The one ``Dataset`` every reader feeds: windows of a frame table -> model inputs and targets.
+
+Item contract (a dict; T frames, J input joints, D feature size, all float32 unless noted)
+------------------------------------------------------------------------------------------
+Inputs, one per frame of the window:
+
+* ``pose2d`` (T, J, 2): the 2D pose in the input joint set, normalised by each frame's own full image
+  as in the paper's eq. 5: ``x_n = x / w * 2 - 1``, ``y_n = y / w * 2 - h / w`` with that frame's
+  (w, h). COCO-19's pelvis and neck are the means of the (noisy) hips and shoulders.
+* ``pose2d_conf`` (T, J): detector score / GT visibility (1 or 0) / noise-model visibility; returned
+  alongside, not fed to the model by default.
+* ``img_feat`` (T, D): the frame's precomputed image feature (D = 2048).
+
+Targets, for the window's target frame (``WindowTable.target``), in metres, camera axes, relative to
+the root = the Human3.6M-17 pelvis (the official convention):
+
+* ``mesh`` (6890, 3) and ``mesh_valid`` () 0/1.
+* ``pose3d`` (J, 3) in the input joint set and ``pose3d_valid`` (J,) 0/1.
+* ``pose3d_h36m`` (17, 3) Human3.6M-17 and ``pose3d_h36m_valid`` (17,) 0/1.
+
+A target the dataset does not have is zeros with validity 0. Joints come from the dataset's 3D
+annotations where it has them, else from the mesh through the joint regressors.
+
+Metadata: ``dataset`` (str), ``video`` (str), ``frame`` (int, target frame number), ``index`` (int,
+window), ``image_size`` (2,) (w, h) of the target frame, ``camera`` (4,) (fx, fy, cx, cy), NaN where
+unknown.
+
+Static datasets (COCO, MPII) are one-frame videos: their windows repeat the image T times (pose and
+feature); with 'gt_noise' the noise is drawn over the T repeated frames like for a video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from lib.constants import COCO17_JOINTS, NUM_VERTICES
+from lib.data.frames import FrameTable, Keypoints2D
+from lib.data.noise import DetectionNoise, noise_rng, person_scale
+from lib.data.windows import WindowTable
+
+GT_DETECTORS = ("gt", "gt_noise")
+# The joint set a detector must output for each input joint set (COCO-19 adds pelvis and neck).
+SOURCE_JOINT_SET = {"coco19": "coco17", "h36m17": "h36m17"}
+_L_HIP, _R_HIP = COCO17_JOINTS.index("L_Hip"), COCO17_JOINTS.index("R_Hip")
+_L_SHOULDER, _R_SHOULDER = COCO17_JOINTS.index("L_Shoulder"), COCO17_JOINTS.index("R_Shoulder")
+
+
+class DetectorError(KeyError):
+    """The requested 2D detector is not available for a dataset; the message lists what is."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How the 2D input is made: the detector, the input joint set and, for 'gt_noise', the noise."""
+
+    detector: str  # 'gt', 'gt_noise' or a detection name present in the table
+    joint_set: str = "coco19"  # 'coco19' or 'h36m17'
+    noise: DetectionNoise | None = None  # required for 'gt_noise'
+    seed: int = 0
+
+
+def add_pelvis_and_neck(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """COCO-17 (..., 17, C) points and (..., 17) confidences -> COCO-19 (pelvis, neck appended).
+
+    The new joints are the means of the hips / shoulders; their confidence is the lower of the two.
+    """
+    pelvis = (xy[..., _L_HIP, :] + xy[..., _R_HIP, :]) / 2
+    neck = (xy[..., _L_SHOULDER, :] + xy[..., _R_SHOULDER, :]) / 2
+    xy = np.concatenate([xy, pelvis[..., None, :], neck[..., None, :]], axis=-2)
+    extra = np.stack(
+        [
+            np.minimum(conf[..., _L_HIP], conf[..., _R_HIP]),
+            np.minimum(conf[..., _L_SHOULDER], conf[..., _R_SHOULDER]),
+        ],
+        axis=-1,
+    )
+    return xy, np.concatenate([conf, extra], axis=-1)
+
+
+def normalize_screen(xy: np.ndarray, image_size: np.ndarray) -> np.ndarray:
+    """Paper eq. 5. xy (T, J, 2) pixels, image_size (T, 2) (w, h) -> (T, J, 2) with x in [-1, 1]."""
+    w, h = image_size[:, None, 0:1], image_size[:, None, 1:2]  # (T, 1, 1)
+    return xy / w * 2 - np.concatenate([np.ones_like(h), h / w], axis=-1)
+
+
+def resolve_source(table: FrameTable, spec: InputSpec) -> Keypoints2D:
+    """The table's 2D keypoints the input is made from; a DetectorError lists the available choices."""
+    needed = SOURCE_JOINT_SET[spec.joint_set]
+    if spec.detector in GT_DETECTORS:
+        if needed not in table.gt2d:
+            raise DetectorError(
+                f"{table.name}: detector {spec.detector!r} needs ground-truth 2D in {needed} for input "
+                f"{spec.joint_set}; the dataset has ground-truth 2D in {sorted(table.gt2d)}"
+            )
+        if spec.detector == "gt_noise" and spec.noise is None:
+            raise ValueError("detector 'gt_noise' needs a DetectionNoise (lib.data.noise.build_noise)")
+        return table.gt2d[needed]
+    if spec.detector not in table.detections:
+        raise DetectorError(
+            f"{table.name}: unknown detector {spec.detector!r}; available: "
+            f"{[*GT_DETECTORS, *sorted(table.detections)]}"
+        )
+    source = table.detections[spec.detector]
+    if source.joint_set != needed:
+        raise DetectorError(
+            f"{table.name}: detector {spec.detector!r} outputs {source.joint_set}, "
+            f"input joint set {spec.joint_set} needs {needed}"
+        )
+    return source
+
+
+class VideoDataset(Dataset):
+    """Items of one dataset split (see the module docstring for the contract).
+
+    Args:
+        table: the frames (lib/data/frames.py).
+        windows: the windows over ``table``'s rows (lib/data/windows.py).
+        spec: the 2D input choice.
+        meshes: (N, 6890, 3) camera-frame vertices of every row in metres (lib/data/mesh_cache.py), or
+            None when the dataset has no SMPL fits (meshes are then invalid).
+        mesh_valid: (N,) bool, usable meshes (SMPL present and passed the dataset's checks).
+        regressors: joint regressors (J, 6890) by joint set: 'h36m17' and optionally 'coco17', used for
+            targets the dataset lacks.
+    """
+
+    def __init__(
+        self,
+        table: FrameTable,
+        windows: WindowTable,
+        spec: InputSpec,
+        meshes: np.ndarray | None,
+        mesh_valid: np.ndarray,
+        regressors: Mapping[str, Tensor],
+    ) -> None:
+        self.table = table
+        self.windows = windows
+        self.spec = spec
+        self.source = resolve_source(table, spec)
+        self.meshes = meshes
+        self.mesh_valid = mesh_valid & table.frame_valid
+        self.regressors = {k: v.detach().float().cpu() for k, v in regressors.items()}
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch of the synthetic noise ('gt_noise' redraws it every epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict:
+        rows = self.windows.indices[index]  # (T,)
+        row = int(self.windows.target[index])
+        xy, conf = self._pose2d(index, rows)
+        table = self.table
+        item = {
+            "pose2d": torch.from_numpy(normalize_screen(xy, table.image_size[rows]).astype(np.float32)),
+            "pose2d_conf": torch.from_numpy(conf.astype(np.float32)),
+            "img_feat": torch.from_numpy(np.asarray(table.features[table.feature_row[rows]], np.float32)),
+            **self._targets(row),
+            "dataset": table.name,
+            "video": str(table.video[row]),
+            "frame": int(table.frame[row]),
+            "index": index,
+            "image_size": torch.from_numpy(table.image_size[row].astype(np.float32)),
+            "camera": torch.from_numpy(table.camera[row].astype(np.float32)),
+        }
+        return item
+
+    def _pose2d(self, index: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, J, 2) pixels and (T, J) confidences of the window, in the input joint set."""
+        xy = self.source.xy[rows].astype(np.float64)
+        conf = self.source.conf[rows]
+        if self.spec.detector == "gt_noise":
+            scale = np.maximum(person_scale(xy), 1.0)  # degenerate (one-point) poses: 1 pixel
+            rng = noise_rng(self.spec.seed, self.epoch, f"{self.table.name}/{index}")
+            xy, visible = self.spec.noise.apply(xy, scale, rng)
+            conf = conf * visible
+        if self.spec.joint_set == "coco19":
+            xy, conf = add_pelvis_and_neck(xy, conf)
+        return xy, conf
+
+    def _targets(self, row: int) -> dict[str, Tensor]:
+        mesh_ok = self.meshes is not None and bool(self.mesh_valid[row])
+        mesh = (
+            np.asarray(self.meshes[row], np.float32) if mesh_ok else np.zeros((NUM_VERTICES, 3), np.float32)
+        )
+        h36m, h36m_valid = self._joints(row, "h36m17", mesh if mesh_ok else None)
+        pose3d, pose3d_valid = self._joints(row, self.spec.joint_set, mesh if mesh_ok else None)
+        root = h36m[0]
+        if not h36m_valid[0]:  # no root: nothing can be made root-relative
+            mesh_ok = False
+            h36m_valid[:] = False
+            pose3d_valid[:] = False
+        return {
+            "mesh": torch.from_numpy(np.where(mesh_ok, mesh - root, 0).astype(np.float32)),
+            "mesh_valid": torch.tensor(float(mesh_ok)),
+            "pose3d": torch.from_numpy(np.where(pose3d_valid[:, None], pose3d - root, 0).astype(np.float32)),
+            "pose3d_valid": torch.from_numpy(pose3d_valid.astype(np.float32)),
+            "pose3d_h36m": torch.from_numpy(np.where(h36m_valid[:, None], h36m - root, 0).astype(np.float32)),
+            "pose3d_h36m_valid": torch.from_numpy(h36m_valid.astype(np.float32)),
+        }
+
+    def _joints(self, row: int, joint_set: str, mesh: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute (J, 3) joints of a row and (J,) validity: annotated, else regressed from the mesh."""
+        table = self.table
+        if joint_set in table.joints3d:
+            valid = table.joints3d_valid[joint_set][row] & table.frame_valid[row]
+            return table.joints3d[joint_set][row].astype(np.float32), valid.copy()
+        regressor = self.regressors.get(SOURCE_JOINT_SET.get(joint_set, joint_set))
+        num = 19 if joint_set == "coco19" else 17
+        if mesh is None or regressor is None:
+            return np.zeros((num, 3), np.float32), np.zeros(num, dtype=bool)
+        joints = (regressor @ torch.tensor(mesh)).numpy()  # (17, 3)
+        if joint_set == "coco19":
+            joints, _ = add_pelvis_and_neck(joints, np.ones(17))
+        return joints.astype(np.float32), np.ones(num, dtype=bool)
