@@ -209,14 +209,18 @@ def validate(cfg: CN) -> None:
     if seq_len < 1:
         raise ConfigError(f"MODEL.SEQ_LEN must be >= 1, got {seq_len}")
     if not -1 <= cfg.MODEL.TARGET_INDEX < seq_len:
-        raise ConfigError(f"MODEL.TARGET_INDEX must be -1 or in [0, {seq_len - 1}], got {cfg.MODEL.TARGET_INDEX}")
+        raise ConfigError(
+            f"MODEL.TARGET_INDEX must be -1 or in [0, {seq_len - 1}], got {cfg.MODEL.TARGET_INDEX}"
+        )
     for dim_key, heads_key in _DIM_HEADS:
         dim, heads = _lookup(cfg, dim_key), _lookup(cfg, heads_key)
         if dim % heads:
             raise ConfigError(f"{dim_key} = {dim} is not divisible by {heads_key} = {heads}")
     if len(cfg.DATA.TRAIN_RATIOS) != len(cfg.DATA.TRAIN_LIST):
-        raise ConfigError(f"DATA.TRAIN_RATIOS has {len(cfg.DATA.TRAIN_RATIOS)} entries but DATA.TRAIN_LIST "
-                          f"has {len(cfg.DATA.TRAIN_LIST)}; give one ratio per training dataset")
+        raise ConfigError(
+            f"DATA.TRAIN_RATIOS has {len(cfg.DATA.TRAIN_RATIOS)} entries but DATA.TRAIN_LIST "
+            f"has {len(cfg.DATA.TRAIN_LIST)}; give one ratio per training dataset"
+        )
 
 
 def target_index(cfg: CN) -> int:
