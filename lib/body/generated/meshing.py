@@ -1,8 +1,8 @@
 """From an implicit surface to a closed triangle mesh with an exact vertex count.
 
 Surface nets on a regular grid give a closed, outward-oriented mesh with one vertex per surface cell;
-the vertices are then moved onto the surface, relaxed for even triangles, and the longest edges are
-split until the mesh has exactly the requested number of vertices.
+the vertices are moved onto the surface, the mesh is decimated to exactly the requested number of
+vertices and relaxed for even triangles.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lib.body.generated.decimate import decimate
 from lib.body.geometry import adjacency, closed_surface_problems, vertex_normals
 
 SignedDistance = Callable[[np.ndarray], np.ndarray]  # (P, 3) -> (P,), negative inside
@@ -129,70 +130,18 @@ def relax(vertices: np.ndarray, faces: np.ndarray, sdf: SignedDistance, iteratio
     return vertices
 
 
-def split_to_count(
-    vertices: np.ndarray, faces: np.ndarray, target: int, sdf: SignedDistance
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split the longest edges (new vertices on the surface) until there are exactly ``target`` vertices."""
-    while len(vertices) < target:
-        vertices, faces = _split_round(vertices, faces, target - len(vertices), sdf)
-    return vertices, faces
-
-
-def _split_round(vertices, faces, budget, sdf):
-    """Split up to ``budget`` long edges whose faces are all distinct (so the splits do not interact)."""
-    half = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])  # (3F, 2)
-    face_of = np.tile(np.arange(len(faces)), 3)
-    corner = np.concatenate([faces[:, 2], faces[:, 0], faces[:, 1]])  # vertex opposite each half-edge
-    keys = half[:, 0].astype(np.int64) * len(vertices) + half[:, 1]
-    order = np.argsort(keys)
-    twin = order[np.searchsorted(keys[order], half[:, 1].astype(np.int64) * len(vertices) + half[:, 0])]
-    lengths = np.linalg.norm(vertices[half[:, 0]] - vertices[half[:, 1]], axis=1)
-    candidates = np.flatnonzero(half[:, 0] < half[:, 1])
-    candidates = candidates[np.argsort(-lengths[candidates], kind="stable")]
-    used = np.zeros(len(faces), dtype=bool)
-    chosen = []
-    for h in candidates:
-        f1, f2 = face_of[h], face_of[twin[h]]
-        if used[f1] or used[f2]:
-            continue
-        used[f1] = used[f2] = True
-        chosen.append(h)
-        if len(chosen) == budget:
-            break
-    chosen = np.array(chosen)
-    a, b = half[chosen, 0], half[chosen, 1]
-    c, d = corner[chosen], corner[twin[chosen]]
-    mid = np.arange(len(vertices), len(vertices) + len(chosen))
-    new_vertices = project(0.5 * (vertices[a] + vertices[b]), sdf)
-    keep = np.ones(len(faces), dtype=bool)
-    keep[face_of[chosen]] = False
-    keep[face_of[twin[chosen]]] = False
-    new_faces = np.concatenate(
-        [np.stack(x, axis=1) for x in ((a, mid, c), (mid, b, c), (b, mid, d), (mid, a, d))]
-    )
-    return np.concatenate([vertices, new_vertices]), np.concatenate([faces[keep], new_faces])
-
-
 def mesh_with_vertex_count(
-    sdf: SignedDistance, lo: np.ndarray, hi: np.ndarray, target: int, relax_iterations: int = 8
+    sdf: SignedDistance, lo: np.ndarray, hi: np.ndarray, target: int, step: float, relax_iterations: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
     """A closed genus-0 mesh of the zero level of ``sdf`` with exactly ``target`` vertices.
 
-    The grid step is chosen by bisection so that surface nets give slightly fewer vertices than
-    ``target`` (between 94% and 100%); edge splits make up the rest.
+    Surface nets at ``step`` (fine enough to resolve thin parts and give more than ``target`` vertices),
+    then quadric decimation to ``target`` and a relaxation for even triangles.
     """
-    step_lo, step_hi = 0.005, 0.05
-    for _ in range(30):
-        step = 0.5 * (step_lo + step_hi)
-        vertices, faces = surface_nets(sdf, lo, hi, step)
-        if len(vertices) > target:
-            step_lo = step
-        elif len(vertices) < 0.94 * target:
-            step_hi = step
-        else:
-            break
+    vertices, faces = surface_nets(sdf, lo, hi, step)
     problems = closed_surface_problems(faces, len(vertices))
-    if problems:
-        raise RuntimeError(f"surface nets gave a broken mesh at step {step:.4f}: {problems}")
-    vertices = relax(project(vertices, sdf), faces, sdf, relax_iterations)
-    return split_to_count(vertices, faces, target, sdf)
+    if problems or len(vertices) < target:
+        raise RuntimeError(f"surface nets at step {step} gave {len(vertices)} vertices; problems: {problems}")
+    vertices = project(vertices, sdf, iterations=2)
+    kept, faces = decimate(vertices, faces, target)
+    return relax(vertices[kept], faces, sdf, relax_iterations), faces
