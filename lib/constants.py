@@ -33,22 +33,6 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def num_joints(joint_set: str) -> int:
-    """Number of joints of a named joint set ('coco17', 'coco19', 'h36m17', 'smpl24')."""
-    try:
-        return len(JOINT_SETS[joint_set])
-    except KeyError:
-        raise ValueError(f"unknown joint set {joint_set!r}; known: {sorted(JOINT_SETS)}") from None
-
-
-def flip_pairs(joint_set: str) -> tuple[tuple[int, int], ...]:
-    """(left, right) index pairs of a joint set, matched by name ('L_Hip' <-> 'R_Hip'), in left order."""
-    if joint_set not in JOINT_SETS:
-        raise ValueError(f"unknown joint set {joint_set!r}; known: {sorted(JOINT_SETS)}")
-    names = JOINT_SETS[joint_set]
-    return tuple((i, names.index("R_" + n[2:])) for i, n in enumerate(names) if n.startswith("L_"))
-
-
 def flip_permutation(joint_set: str) -> tuple[int, ...]:
     """For each joint, the index of its mirror image (L_* <-> R_*; midline joints map to themselves)."""
     perm = list(range(num_joints(joint_set)))
@@ -69,3 +53,19 @@ def joint_mapping(src: str, dst: str) -> tuple[int, ...]:
 
 
 H36M_ROOT = H36M17_JOINTS.index("Pelvis")  # root of the root-relative targets and metrics
+
+
+def num_joints(joint_set: str) -> int:
+    """Number of joints of a named joint set ('coco17', 'coco19', 'h36m17', 'smpl24')."""
+    try:
+        return len(JOINT_SETS[joint_set])
+    except KeyError:
+        raise ValueError(f"unknown joint set {joint_set!r}; known: {sorted(JOINT_SETS)}") from None
+
+
+def flip_pairs(joint_set: str) -> tuple[tuple[int, int], ...]:
+    """(left, right) index pairs of a joint set, matched by name ('L_Hip' <-> 'R_Hip'), in left order."""
+    if joint_set not in JOINT_SETS:
+        raise ValueError(f"unknown joint set {joint_set!r}; known: {sorted(JOINT_SETS)}")
+    names = JOINT_SETS[joint_set]
+    return tuple((i, names.index("R_" + n[2:])) for i, n in enumerate(names) if n.startswith("L_"))
