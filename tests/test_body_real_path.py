@@ -6,6 +6,7 @@ import pickle
 import shutil
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -53,9 +54,15 @@ def _write_chumpy_smpl(data: dict, path) -> None:
         for key in ("shapedirs", "v_template", "posedirs", "weights", "J"):
             real_format[key] = chumpy_ch(np.asarray(data[key]))
         real_format["J_regressor"] = sp.csc_matrix(data["J_regressor"])
-        with open(path, "wb") as f:
-            pickle.dump(real_format, f, protocol=2)
-    assert b"chumpy.ch" in path.read_bytes()
+        module = sp.csc_matrix.__module__
+        sp.csc_matrix.__module__ = "scipy.sparse.csc"  # the name old SciPy pickled it under
+        try:
+            with open(path, "wb") as f, warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # importing scipy.sparse.csc warns
+                pickle.dump(real_format, f, protocol=2)
+        finally:
+            sp.csc_matrix.__module__ = module
+    assert b"chumpy.ch" in path.read_bytes() and b"scipy.sparse.csc\n" in path.read_bytes()
 
 
 @pytest.fixture(scope="module")
