@@ -19,6 +19,7 @@ from lib.body.geometry import adjacency, face_normals
 LENGTH_WEIGHT = 0.05  # weight of the squared edge length next to the quadric error: keeps sizes even
 MIN_NORMAL_COS = 0.3  # a collapse may not turn any face by more than ~73 degrees
 MIN_QUALITY = 0.15  # ... nor create a sliver triangle
+CANDIDATE_FACES = 12  # coarse faces searched for each fine vertex's closest point
 
 
 def decimate(vertices: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,51 +179,47 @@ def selection_matrix(kept: np.ndarray, num_vertices: int) -> sp.csr_matrix:
 
 
 def upsampling_matrix(fine: np.ndarray, coarse: np.ndarray, coarse_faces: np.ndarray) -> sp.csr_matrix:
-    """(V, K) float32: each fine vertex as barycentric weights of its closest point on the coarse mesh."""
-    tree = cKDTree(coarse)
-    _, near = tree.query(fine, k=min(8, len(coarse)))
-    vertex_faces = [[] for _ in range(len(coarse))]
-    for f, tri in enumerate(coarse_faces):
-        for x in tri:
-            vertex_faces[x].append(f)
-    rows, cols, vals = [], [], []
-    for i, p in enumerate(fine):
-        candidates = np.unique(np.concatenate([vertex_faces[x] for x in near[i]]))
-        tris = coarse[coarse_faces[candidates]]  # (c, 3, 3)
-        bary = _closest_barycentric(p, tris)
-        dist = np.linalg.norm((bary[:, :, None] * tris).sum(1) - p, axis=1)
-        best = int(np.argmin(dist))
-        rows += [i, i, i]
-        cols += list(coarse_faces[candidates[best]])
-        vals += list(bary[best])
-    u = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=(len(fine), len(coarse)))
+    """(V, K) float32: each fine vertex as barycentric weights of its closest point on the coarse mesh.
+
+    The closest point is searched among the ``CANDIDATE_FACES`` coarse faces with the nearest centroids.
+    """
+    centroids = coarse[coarse_faces].mean(axis=1)
+    _, candidates = cKDTree(centroids).query(fine, k=min(CANDIDATE_FACES, len(coarse_faces)))  # (V, c)
+    tris = coarse[coarse_faces[candidates]]  # (V, c, 3, 3)
+    bary = _closest_barycentric(fine[:, None, :], tris)  # (V, c, 3)
+    dist = np.linalg.norm((bary[..., None] * tris).sum(-2) - fine[:, None, :], axis=-1)
+    best = np.argmin(dist, axis=1)
+    rows = np.arange(len(fine))
+    cols = coarse_faces[candidates[rows, best]]  # (V, 3)
+    vals = bary[rows, best]  # (V, 3)
+    u = sp.csr_matrix(
+        (vals.ravel().astype(np.float32), (np.repeat(rows, 3), cols.ravel())), shape=(len(fine), len(coarse))
+    )
     u.eliminate_zeros()
     return u
 
 
 def _closest_barycentric(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """(3,), (c, 3, 3) -> (c, 3) barycentric coordinates of the closest point of each triangle to p."""
-    a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
+    """(..., 3), (..., 3, 3) -> (..., 3) barycentric coordinates of each triangle's point closest to p."""
+    a, b, c = tris[..., 0, :], tris[..., 1, :], tris[..., 2, :]
     ab, ac, bc = b - a, c - a, c - b
     n = np.cross(ab, ac)
-    nn = np.maximum((n * n).sum(1), 1e-30)
-    # Barycentric coordinates of the projection onto each plane.
-    w_c = (np.cross(ab, p - a) * n).sum(1) / nn
-    w_b = (np.cross(p - a, ac) * n).sum(1) / nn
-    bary = np.stack([1 - w_b - w_c, w_b, w_c], axis=1)
-    inside = (bary >= 0).all(1)
-    if inside.all():
-        return bary
+    nn = np.maximum((n * n).sum(-1), 1e-30)
+    # Barycentric coordinates of the projection onto each triangle's plane.
+    w_c = (np.cross(ab, p - a) * n).sum(-1) / nn
+    w_b = (np.cross(p - a, ac) * n).sum(-1) / nn
+    best = np.stack([1 - w_b - w_c, w_b, w_c], axis=-1)
+    inside = (best >= 0).all(-1)
     # Outside: the closest point lies on one of the three edges.
-    best = bary.copy()
-    best_dist = np.full(len(tris), np.inf)
+    best_dist = np.where(inside, 0.0, np.inf)
     for (i, j), start, edge in (((0, 1), a, ab), ((0, 2), a, ac), ((1, 2), b, bc)):
-        t = np.clip(((p - start) * edge).sum(1) / np.maximum((edge * edge).sum(1), 1e-30), 0, 1)
-        dist = np.linalg.norm(start + t[:, None] * edge - p, axis=1)
-        edge_bary = np.zeros((len(tris), 3))
-        edge_bary[:, i], edge_bary[:, j] = 1 - t, t
-        better = ~inside & (dist < best_dist)
-        best[better], best_dist[better] = edge_bary[better], dist[better]
+        t = np.clip(((p - start) * edge).sum(-1) / np.maximum((edge * edge).sum(-1), 1e-30), 0, 1)
+        dist = np.linalg.norm(start + t[..., None] * edge - p, axis=-1)
+        edge_bary = np.zeros_like(best)
+        edge_bary[..., i], edge_bary[..., j] = 1 - t, t
+        better = dist < best_dist
+        best = np.where(better[..., None], edge_bary, best)
+        best_dist = np.where(better, dist, best_dist)
     return best
 
 

@@ -51,7 +51,7 @@ def _narrow_band_field(sdf: SignedDistance, grid: np.ndarray, step: float, strid
     """``sdf`` on the grid: exact near the surface; far away, the value at the nearest coarse sample.
 
     The coarse samples are every ``stride``-th grid point; a point whose nearest coarse value is larger
-    than twice the coarse spacing cannot be next to the surface, so only its sign matters.
+    than 1.5 coarse spacings cannot be next to the surface, so only its sign matters.
     """
     coarse = grid[::stride, ::stride, ::stride]
     coarse_field = sdf(coarse.reshape(-1, 3)).reshape(coarse.shape[:3])
@@ -60,7 +60,7 @@ def _narrow_band_field(sdf: SignedDistance, grid: np.ndarray, step: float, strid
         for n, m in zip(grid.shape[:3], coarse.shape[:3], strict=True)
     ]
     field = coarse_field[np.ix_(*nearest)]
-    band = np.abs(field) < 2.0 * stride * step
+    band = np.abs(field) < 1.5 * stride * step
     field[band] = sdf(grid[band])
     return field
 
@@ -111,9 +111,7 @@ def project(points: np.ndarray, sdf: SignedDistance, iterations: int = 4, eps: f
     """Newton steps that move points onto the zero level of ``sdf``."""
     for _ in range(iterations):
         d = sdf(points)
-        grad = np.stack(
-            [(sdf(points + eps * e) - sdf(points - eps * e)) / (2 * eps) for e in np.eye(3)], axis=1
-        )
+        grad = np.stack([(sdf(points + eps * e) - d) / eps for e in np.eye(3)], axis=1)
         points = points - (d / np.maximum((grad**2).sum(1), 1e-12))[:, None] * grad
     return points
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import lsq_linear
 
 from lib.body.generated.design import SMPL_PARENTS, Primitives, primitive_distances, rest_joints
 from lib.body.geometry import adjacency, vertex_normals
@@ -52,13 +51,24 @@ def fit_regressor(vertices: np.ndarray, targets: np.ndarray, tolerance: float = 
     return out
 
 
-def _convex_weights(points: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Weights in [0, 1] that sum to 1 with points.T @ w ~ target, near-uniform (bounded least squares)."""
-    n = len(points)
-    exact = 100.0
-    rows = np.vstack([exact * points.T, exact * np.ones((1, n)), 0.05 * np.eye(n)])
-    rhs = np.concatenate([exact * target, [exact], 0.05 * np.full(n, 1.0 / n)])
-    w = lsq_linear(rows, rhs, bounds=(0.0, 1.0), method="bvls").x
+def _convex_weights(points: np.ndarray, target: np.ndarray, iterations: int = 60) -> np.ndarray:
+    """Positive weights summing to 1 with points.T @ w ~ target, as even as possible (maximum entropy).
+
+    w_i is proportional to exp(lam . (p_i - target)); Newton's method on the convex log-partition
+    function finds lam. Exact whenever the target is inside the points' convex hull.
+    """
+    offsets = points - target  # (n, 3)
+    lam = np.zeros(3)
+    for _ in range(iterations):
+        logits = offsets @ lam
+        w = np.exp(logits - logits.max())
+        w /= w.sum()
+        mean = w @ offsets  # gradient of the log-partition function
+        if np.linalg.norm(mean) < 1e-9:
+            break
+        cov = (offsets * w[:, None]).T @ offsets - np.outer(mean, mean) + 1e-12 * np.eye(3)
+        lam -= np.linalg.solve(cov, mean)
+    w[w < 1e-6] = 0.0
     return w / w.sum()
 
 
