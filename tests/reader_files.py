@@ -26,7 +26,7 @@ class LinearBody:
         self.identity = identity
         self.calls = 0
 
-    def __call__(self, pose, betas, transl, gender: str):
+    def vertices(self, pose, betas, transl, gender: str):
         self.calls += 1
         offset = {"neutral": 0.0, "male": 0.01, "female": -0.01}[gender]
         verts = (
@@ -38,7 +38,7 @@ class LinearBody:
 
     def numpy(self, pose, betas, transl, gender: str = "neutral") -> np.ndarray:
         as_t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-        return self(as_t(pose), as_t(betas), as_t(transl), gender)[0].numpy()
+        return self.vertices(as_t(pose), as_t(betas), as_t(transl), gender)[0].numpy()
 
 
 def regressor(seed: int, joints: int = 17) -> torch.Tensor:

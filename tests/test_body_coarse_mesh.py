@@ -73,3 +73,18 @@ def test_missing_and_malformed_files(tmp_path):
     (tmp_path / "down.npz").write_bytes(b"not a zip")
     with pytest.raises(BodyFileError, match="unreadable"):
         load_coarse_mesh(tmp_path / "mean.npy", tmp_path / "down.npz", tmp_path / "reg.npy")
+
+
+def test_nearest_joint_set_switch_uses_the_input_joints(synthetic_body_dir):
+    """'h36m17' maps vertices to Human3.6M-17 indices (the official quirk); 'input' to COCO-19 joints."""
+    from lib.body.build import build_coarse_mesh_from_cfg
+    from lib.config import get_cfg
+    from tests.conftest import body_cfg_opts
+
+    official = build_coarse_mesh_from_cfg(get_cfg(opts=body_cfg_opts(synthetic_body_dir)))
+    semantic = build_coarse_mesh_from_cfg(
+        get_cfg(opts=[*body_cfg_opts(synthetic_body_dir), "MODEL.DECODER.NEAREST_JOINT_SET", "input"])
+    )
+    assert torch.equal(official.template, semantic.template)
+    assert int(official.vertex_joint_map.max()) < 17 and int(semantic.vertex_joint_map.max()) < 19
+    assert not torch.equal(official.vertex_joint_map, semantic.vertex_joint_map)

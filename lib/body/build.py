@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from pathlib import Path
+
 import torch
 from yacs.config import CfgNode
 
-from lib.body.coarse_mesh import CoarseMesh, load_coarse_mesh
-from lib.body.files import BodyFileError, find_smpl_file
-from lib.body.regressors import load_regressor
+from lib.body.coarse_mesh import CoarseMesh, load_coarse_mesh, nearest_joint_map
+from lib.body.files import BodyFileError, find_smpl_file, load_array
+from lib.body.regressors import coco19_from_coco17, load_regressor
 from lib.body.smpl import BodyModel, load_smpl_layer
 from lib.constants import COCO17_JOINTS, H36M17_JOINTS, SMPL24_JOINTS
 
@@ -19,20 +23,39 @@ MAX_JOINT_MISMATCH = 0.08  # metres
 def build_body_model(cfg: CfgNode) -> BodyModel:
     """SMPL layers for ``BODY.GENDERS`` from ``BODY.SMPL_DIR`` and the H36M / COCO regressors."""
     b = cfg.BODY
-    layers = {g: load_smpl_layer(find_smpl_file(b.SMPL_DIR, g), g) for g in b.GENDERS}
+    files = {g: find_smpl_file(b.SMPL_DIR, g) for g in b.GENDERS}
     model = BodyModel(
-        layers,
+        {g: load_smpl_layer(path, g) for g, path in files.items()},
         h36m_regressor=load_regressor(b.J_REGRESSOR_H36M, "h36m17"),
         coco_regressor=load_regressor(b.J_REGRESSOR_COCO, "coco17"),
+        identity=content_identity([*files.values(), Path(b.J_REGRESSOR_H36M), Path(b.J_REGRESSOR_COCO)]),
     )
     check_same_body(model, {"h36m17": b.J_REGRESSOR_H36M, "coco17": b.J_REGRESSOR_COCO})
     return model
 
 
 def build_coarse_mesh_from_cfg(cfg: CfgNode) -> CoarseMesh:
-    """The network's coarse mesh from BODY.MEAN_VERTICES, BODY.MESH_DOWNSAMPLING and BODY.J_REGRESSOR_H36M."""
+    """The network's coarse mesh from BODY.MEAN_VERTICES, BODY.MESH_DOWNSAMPLING and a joint regressor.
+
+    Each coarse vertex starts at its nearest template joint: among the Human3.6M-17 joints
+    (MODEL.DECODER.NEAREST_JOINT_SET 'h36m17', the official behaviour) or among the input joint set ('input').
+    """
     b = cfg.BODY
-    return load_coarse_mesh(b.MEAN_VERTICES, b.MESH_DOWNSAMPLING, b.J_REGRESSOR_H36M)
+    mesh = load_coarse_mesh(b.MEAN_VERTICES, b.MESH_DOWNSAMPLING, b.J_REGRESSOR_H36M)
+    if cfg.MODEL.DECODER.NEAREST_JOINT_SET == "h36m17" or cfg.MODEL.INPUT_JOINT_SET == "h36m17":
+        return mesh
+    mean_vertices = torch.from_numpy(load_array(b.MEAN_VERTICES, "smpl_mean_vertices.npy", (None, 3)))
+    coco19 = coco19_from_coco17(load_regressor(b.J_REGRESSOR_COCO, "coco17"))  # (19, V), rows are linear
+    joints = coco19 @ mean_vertices.float()
+    return dataclasses.replace(mesh, vertex_joint_map=nearest_joint_map(mesh.template, joints))
+
+
+def content_identity(paths: list[Path]) -> str:
+    """Short digest of the files' contents: names the body model in data cache keys."""
+    digest = hashlib.blake2b(digest_size=12)
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
 
 
 def check_same_body(model: BodyModel, regressor_paths: dict[str, str]) -> None:

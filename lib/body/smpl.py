@@ -62,11 +62,16 @@ class BodyModel(nn.Module):
     """SMPL layers per gender + joint regressors; batched forward on any device, no per-sample loops."""
 
     def __init__(
-        self, layers: dict[str, nn.Module], h36m_regressor: torch.Tensor, coco_regressor: torch.Tensor
+        self,
+        layers: dict[str, nn.Module],
+        h36m_regressor: torch.Tensor,
+        coco_regressor: torch.Tensor,
+        identity: str = "",
     ):
         super().__init__()
         if not layers:
             raise ValueError("BodyModel needs at least one SMPL layer")
+        self.identity = identity  # names the model files' contents (part of data cache keys)
         self.layers = nn.ModuleDict(layers)
         first = next(iter(layers.values()))
         self.register_buffer("faces", first.faces_tensor.clone(), persistent=False)  # (F, 3)
@@ -106,6 +111,12 @@ class BodyModel(nn.Module):
         if transl is not None:
             vertices = vertices + transl[:, None, :]
         return BodyOutput(vertices=vertices, joints={s: self.joints(vertices, s) for s in joint_sets})
+
+    def vertices(
+        self, pose: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None, gender: str
+    ) -> torch.Tensor:
+        """Vertices only: pose (B, 72), betas (B, 10), transl (B, 3) -> (B, V, 3) metres."""
+        return self(pose, betas, transl, gender, joint_sets=()).vertices
 
     def joints(self, vertices: torch.Tensor, joint_set: str) -> torch.Tensor:
         """(B, V, 3) -> (B, J, 3) joints of ``joint_set`` ('h36m17', 'coco17', 'coco19', 'smpl24')."""

@@ -32,7 +32,7 @@ class BodyModel(Protocol):
 
     identity: str  # names the model files / version; part of the cache key
 
-    def __call__(self, pose: Tensor, betas: Tensor, transl: Tensor, gender: str) -> Tensor:
+    def vertices(self, pose: Tensor, betas: Tensor, transl: Tensor, gender: str) -> Tensor:
         """pose (B, 72) axis-angle, betas (B, 10), transl (B, 3) m -> vertices (B, 6890, 3) m."""
         ...
 
@@ -106,7 +106,7 @@ def _fill(out: np.ndarray, smpl: SmplParams, body_model: BodyModel, batch_size: 
         rows = np.flatnonzero(smpl.valid & (smpl.gender == gender))
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
-            verts = body_model(
+            verts = body_model.vertices(
                 _tensor(smpl.pose[batch], device),
                 _tensor(smpl.betas[batch], device),
                 _tensor(smpl.transl[batch], device),
