@@ -252,14 +252,14 @@ def track_people(
             open_tracks.append(_Open(next_id, frame_id, {frame_id: det}))
             next_id += 1
     raw = [*closed, *open_tracks, *by_given_id.values()]
-    tracks = [piece for t in raw for piece in _fill_gaps(t.dets, max_gap)]
-    tracks.sort(key=lambda t: (int(t.frame_ids[0]), t.track_id))
+    tracks = [piece for t in raw for piece in _fill_gaps(t.track_id, t.dets, max_gap)]
+    tracks.sort(key=lambda t: (int(t.frame_ids[0]), t.track_id))  # ties: in order of creation
     for i, track in enumerate(tracks):
         track.track_id = i
     return tracks
 
 
-def _fill_gaps(dets: dict[int, Detection], max_gap: int) -> list[Track]:
+def _fill_gaps(track_id: int, dets: dict[int, Detection], max_gap: int) -> list[Track]:
     """Tracks over consecutive frames from one track's detections (split at gaps above max_gap)."""
     frames = np.array(sorted(dets))
     pieces = np.split(frames, np.flatnonzero(np.diff(frames) > max_gap + 1) + 1)
@@ -276,7 +276,7 @@ def _fill_gaps(dets: dict[int, Detection], max_gap: int) -> list[Track]:
             filled = np.ones(len(full), dtype=bool)
             filled[piece - piece[0]] = False
             keypoints[filled, :, 2] = 0.0
-        out.append(Track(-1, full, boxes, scores, keypoints))
+        out.append(Track(track_id, full, boxes, scores, keypoints))
     return out
 
 
