@@ -70,6 +70,13 @@ def test_translation_reprojects_the_root_and_matches_perspective():
     assert default.focal == pytest.approx(np.hypot(width, height))
 
 
+def test_mirrored_prediction_falls_back_to_the_spread_scale():
+    joints = random_poses(n=2)
+    x = -200 * joints[..., :2] + 10  # mirrored: the best s is negative
+    scale, _, total = fit_weak_perspective(joints, x, np.ones((2, 19)))
+    assert np.allclose(scale, 200) and np.allclose(total, 19e-3)
+
+
 def test_no_confident_frame_is_an_error():
     joints = random_poses(n=3)
     with pytest.raises(ValueError, match="confidence"):

@@ -34,6 +34,7 @@ def test_npz_round_trip(tmp_path):
         assert np.array_equal(data["vertices"], arrays["vertices"]) and float(data["fps"]) == 29.97
         assert np.array_equal(data["frame_ids"], [0, 1, 2])
     assert [p.name for p in tmp_path.iterdir()] == ["track_000.npz"]
+    assert (tmp_path / "track_000.npz").stat().st_mode & 0o044  # readable by others, not mkstemp's 0600
 
 
 def test_obj_round_trip(tmp_path):

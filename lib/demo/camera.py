@@ -43,8 +43,9 @@ def fit_weak_perspective(
         weights: (N, J) non-negative confidences.
 
     Returns:
-        scale (N,), offset (N, 2) and the per-frame total weight (N,) (0 where nothing was fitted:
-        scale and offset are NaN there).
+        scale (N,), offset (N, 2) and the per-frame fit weight (N,): the sum of the confidences, 0 where
+        nothing could be fitted (scale and offset NaN), 1e-3 of it where the best scale was not positive
+        (the scale of the spreads is used there).
     """
     p3, p2 = joints[..., :2].astype(np.float64), keypoints.astype(np.float64)  # X[:2] and x
     w = np.clip(weights.astype(np.float64), 0, None)
@@ -55,11 +56,19 @@ def fit_weak_perspective(
     c3, c2 = p3 - mean3[:, None], p2 - mean2[:, None]
     num = (w * (c3 * c2).sum(-1)).sum(axis=1)
     den = (w * (c3 * c3).sum(-1)).sum(axis=1)
-    ok = (total > 0) & (den > 1e-12) & (num > 0)
-    scale = np.where(ok, num / np.where(ok, den, 1.0), np.nan)
+    ok = (total > 0) & (den > 1e-12)
+    safe_den = np.where(ok, den, 1.0)
+    # A non-positive optimum means the prediction does not match the keypoints' layout (e.g. mirrored):
+    # keep the scale of the spreads instead, with a tiny weight so that good neighbours dominate smoothing.
+    mismatch = ok & (num <= 0)
+    spread = np.sqrt((w * (c2 * c2).sum(-1)).sum(axis=1) / safe_den)
+    scale = np.where(ok, np.where(mismatch, spread, num / safe_den), np.nan)
+    ok &= scale > 0
+    scale[~ok] = np.nan
     offset = mean2 - scale[:, None] * mean3
     offset[~ok] = np.nan
-    return scale, offset, np.where(ok, total, 0.0)
+    weight = np.where(ok, total, 0.0) * np.where(mismatch, 1e-3, 1.0)
+    return scale, offset, weight
 
 
 def smooth(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:

@@ -139,6 +139,10 @@ def run_demo(
     with timer.stage("camera", frames=sum(len(t) for t in tracks)):
         for track, pred, conf in zip(tracks, preds, confs, strict=True):
             kp = add_pelvis_neck(track.keypoints)[..., :2]
+            if not (conf > 0).any():
+                raise DemoError(
+                    f"track {track.track_id}: every keypoint has confidence 0; no camera can be fitted"
+                )
             cams.append(fit_camera(pred.joints, kp, conf, info.width, info.height, focal, smooth_sigma))
     result = DemoResult(tracks, preds, cams, skipped, timer)
     out_dir = Path(out_dir)
