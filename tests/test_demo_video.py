@@ -1,5 +1,7 @@
 """Video and image-folder reading, rotation, frame ranges, the atomic video writer and input errors."""
 
+import struct
+
 import cv2
 import numpy as np
 import pytest
@@ -58,6 +60,32 @@ def test_image_folder(tmp_path):
     frames = list(source)
     assert [i for i, _ in frames] == [1, 2, 3, 4]
     assert np.array_equal(frames[0][1], circle_frame(1))  # png is lossless
+
+
+def set_display_rotation(path, matrix: tuple[int, ...]) -> None:
+    """Overwrite the display matrix in the mp4's track header (version 0 'tkhd' box), as phones do."""
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    assert box > 0 and data[box + 4] == 0
+    offset = box + 4 + 4 + 20 + 8 + 8  # version/flags, times/id/duration, reserved, layer..volume
+    assert struct.unpack_from(">9i", data, offset) == (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+    struct.pack_into(">9i", data, offset, *matrix)
+    path.write_bytes(bytes(data))
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    """A video whose metadata says 'show it turned 90 degrees counter-clockwise' (what ffmpeg writes
+    for -display_rotation 90) comes out upright: the top-left corner ends up bottom-left."""
+    path = tmp_path / "phone.mp4"
+    frame = np.zeros((H, W, 3), np.uint8)
+    frame[:16, :16] = 255
+    write_video(path, ((i, frame) for i in range(3)), FPS)
+    set_display_rotation(path, (0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30))
+    source = FrameSource(path)
+    assert source.info.rotation == 270 and (source.info.width, source.info.height) == (H, W)
+    for _, upright in source:
+        assert upright.shape == (W, H, 3)
+        assert upright[-8:, :8].mean() > 200 and upright[:8, :8].mean() < 50
 
 
 def test_rotate_frame_turns_clockwise():
