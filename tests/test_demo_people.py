@@ -168,3 +168,16 @@ def test_mediapipe_backend_finds_nobody_in_a_blank_frame():
     backend = build_backend("mediapipe")
     assert backend(0, np.zeros((120, 160, 3), np.uint8)) == []
     backend.close()
+
+
+def test_backend_from_config(tmp_path):
+    from lib.config import get_cfg
+    from lib.demo.people import build_people_backend
+
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([coco_entry(1, person_keypoints(50, 50))]))
+    cfg = get_cfg(
+        opts=["DEMO.PEOPLE", "file", "DEMO.DETECTION_FILE", str(path), "DEMO.DETECTION_FRAME_OFFSET", "1"]
+    )
+    backend = build_people_backend(cfg)
+    assert len(backend(0, np.zeros((4, 4, 3), np.uint8))) == 1

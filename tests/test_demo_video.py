@@ -154,3 +154,11 @@ def test_writer_leaves_nothing_on_error(tmp_path):
     with pytest.raises(DemoError, match="no frames"):
         write_video(tmp_path / "overlay.mp4", iter(()), FPS)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_source_from_config(video):
+    from lib.config import get_cfg
+    from lib.demo.video import build_frame_source
+
+    source = build_frame_source(get_cfg(opts=["DEMO.START_FRAME", "2", "DEMO.END_FRAME", "5"]), video)
+    assert [i for i, _ in source] == [2, 3, 4]

@@ -185,6 +185,19 @@ def build_backend(
     raise DemoError(f"unknown people backend {name!r}; choose 'mediapipe', 'file' or 'onnx'")
 
 
+def build_people_backend(cfg) -> PeopleBackend:
+    """The backend named by ``cfg.DEMO.PEOPLE`` with its DEMO.* settings."""
+    d = cfg.DEMO
+    return build_backend(
+        d.PEOPLE,
+        detection_file=d.DETECTION_FILE,
+        frame_offset=d.DETECTION_FRAME_OFFSET,
+        onnx_detector=d.ONNX_DETECTOR,
+        onnx_pose=d.ONNX_POSE,
+        min_score=d.MIN_SCORE,
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Tracking
 # ---------------------------------------------------------------------------------------------------

@@ -121,6 +121,12 @@ class FrameSource:
         )
 
 
+def build_frame_source(cfg, path: str | Path) -> FrameSource:
+    """The video or image folder at ``path`` with the DEMO.* frame range and image-folder rate."""
+    d = cfg.DEMO
+    return FrameSource(path, start=d.START_FRAME, end=d.END_FRAME, image_fps=d.IMAGE_FOLDER_FPS)
+
+
 def rotate_frame(frame: np.ndarray, degrees: int) -> np.ndarray:
     """The frame turned ``degrees`` clockwise (0, 90, 180 or 270)."""
     return frame if degrees == 0 else cv2.rotate(frame, _ROTATE[degrees])
