@@ -1,16 +1,28 @@
-"""Build the training objects from the config: optimiser, learning-rate schedule, loss, settings."""
+"""Build the training objects from the config: body assets, loaders, model, optimiser, schedule, loss."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader
 from yacs.config import CfgNode
 
+from lib.body.build import build_body_model, build_coarse_mesh_from_cfg
+from lib.body.coarse_mesh import CoarseMesh
+from lib.body.regressors import coco19_from_coco17
+from lib.body.smpl import BodyModel
+from lib.config import ConfigError
+from lib.data.build import build_dataset
+from lib.data.sampling import build_sampler
+from lib.engine.distributed import DistEnv
 from lib.engine.trainer import TrainSettings
 from lib.losses import LossWeights, mesh_losses, pose_losses
+from lib.models.build import build_model
+from lib.models.weights import load_model_weights
 
 TARGET_KEYS = {"h36m17": "pose3d_h36m", "coco19": "pose3d"}  # DATA.TARGET_JOINT_SET -> item key
 
@@ -82,3 +94,55 @@ def train_settings(cfg: CfgNode) -> TrainSettings:
         log_every=t.LOG_EVERY,
         select_metric="PVE" if cfg.STAGE == "mesh" else "MPJPE",
     )
+
+
+@dataclass(frozen=True)
+class BodyAssets:
+    """Everything the engine needs from the body-model layer."""
+
+    body_model: BodyModel
+    coarse_mesh: CoarseMesh
+    regressors: dict[str, torch.Tensor]  # joint set -> (J, V): h36m17, coco17, coco19, smpl24
+
+    @property
+    def faces(self) -> torch.Tensor:
+        return self.body_model.faces
+
+
+def build_body_assets(cfg: CfgNode) -> BodyAssets:
+    body = build_body_model(cfg)
+    regressors = {
+        "h36m17": body.regressor_h36m17,
+        "coco17": body.regressor_coco17,
+        "coco19": coco19_from_coco17(body.regressor_coco17),
+        "smpl24": body.regressor_smpl24,
+    }
+    return BodyAssets(body, build_coarse_mesh_from_cfg(cfg), regressors)
+
+
+def build_loader(
+    cfg: CfgNode, split: str, names: Sequence[str], assets: BodyAssets, env: DistEnv
+) -> torch.utils.data.DataLoader:
+    """Training: the datasets mixed by DATA.TRAIN_RATIOS through the deterministic sampler, this rank's
+    share of TRAIN.BATCH_SIZE per step. Evaluation: one dataset in order, EVAL.BATCH_SIZE."""
+    datasets = [build_dataset(cfg, name, split, assets.body_model, assets.regressors) for name in names]
+    if split != "train":
+        return DataLoader(datasets[0], batch_size=cfg.EVAL.BATCH_SIZE, shuffle=False,
+                          num_workers=cfg.DATA.WORKERS)  # fmt: skip
+    if cfg.TRAIN.BATCH_SIZE % env.world_size:
+        raise ConfigError(
+            f"TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} must divide over {env.world_size} processes"
+        )
+    sampler = build_sampler(cfg, [len(d) for d in datasets], env.rank, env.world_size)
+    return DataLoader(ConcatDataset(datasets), batch_size=cfg.TRAIN.BATCH_SIZE // env.world_size,
+                      sampler=sampler, num_workers=cfg.DATA.WORKERS)  # fmt: skip
+
+
+def build_training_model(
+    cfg: CfgNode, assets: BodyAssets, device: torch.device, load_pose: bool
+) -> nn.Module:
+    """The stage's network on ``device``; stage 2 starts its pose stream from MODEL.POSE_CHECKPOINT."""
+    model = build_model(cfg, assets.coarse_mesh)
+    if cfg.STAGE == "mesh" and cfg.MODEL.POSE_CHECKPOINT and load_pose:
+        load_model_weights(model.pose_lifter, cfg.MODEL.POSE_CHECKPOINT, prefix="pose_lifter.")
+    return model.to(device)
