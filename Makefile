@@ -7,7 +7,7 @@ REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
 
-.PHONY: venv test test-fast lint format bench check-fixture
+.PHONY: venv test test-fast lint format bench check-fixture body
 
 venv: $(STAMP)
 
@@ -40,3 +40,7 @@ check-fixture: venv
 ## bench: model throughput and memory (CPU, and GPU when present)
 bench: venv
 	$(PY) scripts/bench_model.py
+
+## body: write the generated SMPL-format body to data/ (never overwrites your own SMPL files)
+body: venv
+	$(PY) scripts/make_synthetic_body.py

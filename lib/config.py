@@ -29,6 +29,7 @@ _C.STAGE = "mesh"  # 'pose': stage 1, the pose stream alone; 'mesh': stage 2, th
 # ---------------------------------------------------------------------------------------------------
 _C.BODY = CN()
 _C.BODY.SMPL_DIR = "data/body_models/smpl"  # SMPL_{NEUTRAL,MALE,FEMALE}.pkl or basicModel_*.pkl
+_C.BODY.GENDERS = ["neutral", "male", "female"]  # SMPL layers to load; datasets with gendered GT need all
 _C.BODY.MEAN_VERTICES = "data/base_data/smpl_mean_vertices.npy"  # (6890, 3) template
 _C.BODY.MESH_DOWNSAMPLING = "data/base_data/mesh_downsampling.npz"  # GraphCMR A/U/D, 6890->1723->431
 _C.BODY.J_REGRESSOR_H36M = "data/base_data/J_regressor_h36m_correct.npy"  # (17, 6890)

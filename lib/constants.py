@@ -33,6 +33,28 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
+def flip_permutation(joint_set: str) -> tuple[int, ...]:
+    """For each joint, the index of its mirror image (L_* <-> R_*; midline joints map to themselves)."""
+    perm = list(range(num_joints(joint_set)))
+    for left, right in flip_pairs(joint_set):
+        perm[left], perm[right] = right, left
+    return tuple(perm)
+
+
+def joint_mapping(src: str, dst: str) -> tuple[int, ...]:
+    """For each joint of ``dst``, its index in ``src`` by name, or -1 where ``src`` lacks it.
+
+    Same name means the same anatomical joint (as in VIBE's ``convert_kps``); where sets define a joint
+    slightly differently (SMPL's Pelvis vs Human3.6M's), the conversion is approximate.
+    """
+    num_joints(src), num_joints(dst)  # validates both names
+    src_names = JOINT_SETS[src]
+    return tuple(src_names.index(n) if n in src_names else -1 for n in JOINT_SETS[dst])
+
+
+H36M_ROOT = H36M17_JOINTS.index("Pelvis")  # root of the root-relative targets and metrics
+
+
 def num_joints(joint_set: str) -> int:
     """Number of joints of a named joint set ('coco17', 'coco19', 'h36m17', 'smpl24')."""
     try:
