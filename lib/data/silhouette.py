@@ -142,7 +142,7 @@ def degrade_mask(
     threshold (ragged, shifted edges) and holes; deterministic given ``rng``."""
     size = mask.shape[0]
     out = mask.astype(np.uint8)
-    radius = int(round(dilate * size))
+    radius = round(dilate * size)
     if radius > 0:
         out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     sigma = rng.uniform(0, settings.blur) * size
@@ -239,7 +239,7 @@ def silhouette_features(mask_crop: np.ndarray) -> np.ndarray:
                 ys.std() / (n / 4),
                 perimeter / (4 * n),
             ]
-        )  # fmt: skip
+        )
     )
     features = np.concatenate([np.ravel(b) for b in blocks]).astype(np.float32)
     assert features.shape == (FEATURE_DIM,), features.shape
