@@ -44,6 +44,7 @@ _FOURIER = 32
 _CONTOUR_POINTS = 128
 _DT_SCALE = 8.0  # px of the canonical map: a typical torso half-width
 _SUBPIXEL = 4  # fixed-point bits for cv2 polygon corners
+_SMALL = 4  # triangles spanning fewer pixel centres than this per axis are rasterised in numpy
 
 
 # ------------------------------------------------------------------------------------------------
@@ -64,7 +65,11 @@ def to_crop(pixels: np.ndarray, box: tuple[float, float, float], size: int) -> n
 
 
 def render_silhouette(pixels: np.ndarray, faces: np.ndarray, size: int, front: np.ndarray | None = None):
-    """Binary (size, size) uint8 mask (0 / 1) of the projected triangles.
+    """Binary (size, size) uint8 mask (0 / 1) of the projected triangles (a pixel is set when its centre
+    lies in a triangle).
+
+    Small triangles (the vast majority at crop resolution) are tested against the pixel centres of
+    their bounding box in one vectorised step; larger ones are filled with ``cv2.fillConvexPoly``.
 
     Args:
         pixels: (V, 2) vertex positions in crop pixels; faces: (F, 3) vertex indices;
@@ -72,14 +77,30 @@ def render_silhouette(pixels: np.ndarray, faces: np.ndarray, size: int, front: n
             the whole silhouette, at half the cost).
     """
     mask = np.zeros((size, size), np.uint8)
-    tris = np.round(pixels[faces if front is None else faces[front]] * (1 << _SUBPIXEL)).astype(np.int32)
-    limit = (size + 1) << _SUBPIXEL
-    keep = (
-        (tris.max(axis=(1, 2)) >= 0) & (tris[..., 0].min(axis=1) < limit) & (tris[..., 1].min(axis=1) < limit)
-    )
-    for tri in tris[keep]:
-        cv2.fillConvexPoly(mask, tri, 1, cv2.LINE_8, _SUBPIXEL)
+    tri = pixels[faces if front is None else faces[front]]  # (F, 3, 2)
+    low, high = np.ceil(tri.min(axis=1)).astype(int), np.floor(tri.max(axis=1)).astype(int)  # (F, 2)
+    keep = np.all((high >= 0) & (low < size) & (high >= low), axis=1)
+    tri, low, high = tri[keep], low[keep], high[keep]
+    small = np.all(high - low < _SMALL, axis=1)
+    # Vectorised pixel-centre test for the small triangles: (F, K*K) candidate pixels each.
+    grid = np.stack(np.meshgrid(np.arange(_SMALL), np.arange(_SMALL), indexing="xy"), -1).reshape(-1, 2)
+    cand = low[small][:, None, :] + grid[None]  # (Fs, K*K, 2)
+    a, b, c = (tri[small][:, None, k] for k in range(3))  # (Fs, 1, 2)
+    e0, e1, e2 = _edge(a, b, cand), _edge(b, c, cand), _edge(c, a, cand)
+    inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+    inside &= np.all((cand >= 0) & (cand < size), axis=-1)
+    hit = cand[inside]
+    mask[hit[:, 1], hit[:, 0]] = 1
+    for corners in np.round(tri[~small] * (1 << _SUBPIXEL)).astype(np.int32):
+        cv2.fillConvexPoly(mask, corners, 1, cv2.LINE_8, _SUBPIXEL)
     return mask
+
+
+def _edge(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Signed area of (p, q, x): which side of the edge p -> q the points x lie on."""
+    return (q[..., 0] - p[..., 0]) * (x[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (
+        x[..., 0] - p[..., 0]
+    )
 
 
 def facing_camera(vertices_cam: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -104,21 +125,22 @@ def occluded_by_surface(
     tri, tri_depth = uv[faces], depth_v[faces]  # (F, 3, 2), (F, 3)
     p_uv = points_cam[:, :2] / np.maximum(points_cam[:, 2:3], 1e-3) * focal + center  # (P, 2)
     lo, hi = tri.min(axis=1), tri.max(axis=1)  # (F, 2)
+    px, py = p_uv[:, :1], p_uv[:, 1:]  # (P, 1)
+    covers = (lo[:, 0] <= px) & (px <= hi[:, 0]) & (lo[:, 1] <= py) & (py <= hi[:, 1])  # (P, F)
+    p_idx, f_idx = np.nonzero(covers)
+    a, b, c = tri[f_idx, 0], tri[f_idx, 1], tri[f_idx, 2]
+    v0, v1, v2 = b - a, c - a, p_uv[p_idx] - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    ok = np.abs(den) > 1e-12
+    den = np.where(ok, den, 1.0)
+    w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+    w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
+    inside = ok & (w1 >= 0) & (w2 >= 0) & (w1 + w2 <= 1)
+    d = tri_depth[f_idx]
+    surface = (1 - w1 - w2) * d[:, 0] + w1 * d[:, 1] + w2 * d[:, 2]
+    hidden = inside & (surface < points_cam[p_idx, 2] - margin)
     occluded = np.zeros(len(points_cam), dtype=bool)
-    for p, (point, depth) in enumerate(zip(p_uv, points_cam[:, 2], strict=True)):
-        cand = np.flatnonzero(np.all((lo <= point) & (point <= hi), axis=1))
-        if len(cand) == 0:
-            continue
-        a, b, c = tri[cand, 0], tri[cand, 1], tri[cand, 2]
-        v0, v1, v2 = b - a, c - a, point - a
-        den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
-        ok = np.abs(den) > 1e-12
-        den = np.where(ok, den, 1.0)
-        w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
-        w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
-        inside = ok & (w1 >= 0) & (w2 >= 0) & (w1 + w2 <= 1)
-        surface = (1 - w1 - w2) * tri_depth[cand, 0] + w1 * tri_depth[cand, 1] + w2 * tri_depth[cand, 2]
-        occluded[p] = bool(np.any(inside & (surface < depth - margin)))
+    occluded[p_idx[hidden]] = True
     return occluded
 
 
