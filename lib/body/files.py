@@ -93,6 +93,10 @@ class _SmplUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module == "chumpy" or module.startswith("chumpy."):
             return _ChumpyStandIn
+        if module.startswith("scipy.sparse."):  # SMPL's pickles name modules SciPy 2 removes
+            import scipy.sparse
+
+            return getattr(scipy.sparse, name)
         return super().find_class(module, name)
 
 

@@ -228,10 +228,11 @@ def _closest_barycentric(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
 
 def graph_matrices(
     vertices: np.ndarray, faces: np.ndarray, counts: tuple[int, ...]
-) -> tuple[dict[str, list[sp.csr_matrix]], list[np.ndarray]]:
-    """GraphCMR 'A', 'U', 'D' lists for successive decimations to ``counts``; also the faces per level."""
+) -> dict[str, list[sp.csr_matrix]]:
+    """GraphCMR 'A' (adjacency per level), 'U' (coarse to fine), 'D' (fine to coarse) for successive
+    decimations to ``counts`` vertices."""
     a_list = [adjacency(faces, len(vertices)).astype(np.float32)]
-    u_list, d_list, level_faces = [], [], [faces]
+    u_list, d_list = [], []
     for count in counts:
         kept, coarse_faces = decimate(vertices, faces, count)
         coarse = vertices[kept]
@@ -239,5 +240,4 @@ def graph_matrices(
         u_list.append(upsampling_matrix(vertices, coarse, coarse_faces))
         a_list.append(adjacency(coarse_faces, count).astype(np.float32))
         vertices, faces = coarse, coarse_faces
-        level_faces.append(coarse_faces)
-    return {"A": a_list, "U": u_list, "D": d_list}, level_faces
+    return {"A": a_list, "U": u_list, "D": d_list}

@@ -67,7 +67,7 @@ def generate_body() -> GeneratedBody:
     hi = np.array([0.95, 0.58, 0.25])
     vertices, faces = mesh_with_vertex_count(sdf, lo, hi, NUM_VERTICES, GRID_STEP)
     weights = rig.skinning_weights(vertices, faces, prims)
-    downsampling, _ = graph_matrices(vertices, faces, (NUM_MIDDLE_VERTICES, NUM_COARSE_VERTICES))
+    downsampling = graph_matrices(vertices, faces, (NUM_MIDDLE_VERTICES, NUM_COARSE_VERTICES))
     return GeneratedBody(
         vertices=vertices,
         faces=faces,

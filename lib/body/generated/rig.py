@@ -140,7 +140,7 @@ def shape_directions(vertices: np.ndarray, weights: np.ndarray) -> np.ndarray:
     shoulder_x, wrist_x = j[idx["L_Shoulder"], 0], j[idx["L_Wrist"], 0]
     dirs = np.zeros((len(vertices), 3, 10))
     dirs[:, :, 0] = vertices * np.array([0.015, 0.04, 0.015])  # 6.8 cm taller per unit
-    dirs[:, :, 1] = 0.10 * _radial(vertices, weights, j) * (1.0 - 0.7 * head - 0.5 * arms)[:, None]
+    dirs[:, :, 1] = 0.15 * _radial(vertices, weights, j) * (1.0 - 0.7 * head - 0.5 * arms)[:, None]
     upper = ramp(y, 0.05, 0.2)
     dirs[:, 0, 2] = 0.15 * x * upper * (1.0 - arms) + 0.022 * side * arms  # 4.4 cm wider shoulders
     dirs[:, 1, 3] = -0.045 * ramp(hip_y - y, 0.0, hip_y - ankle_y)  # 4.5 cm longer legs
@@ -148,7 +148,7 @@ def shape_directions(vertices: np.ndarray, weights: np.ndarray) -> np.ndarray:
     dirs[:, 1, 5] = 0.035 * ramp(y, pelvis_y, neck_y)  # 3.5 cm longer torso
     dirs[:, 0, 6] = 0.15 * x * np.exp(-(((y - hip_y) / 0.12) ** 2)) * (np.abs(x) < 0.25)  # hips
     head_center = np.array([0.0, 0.41, 0.02])
-    dirs[:, :, 7] = 0.07 * (vertices - head_center) * head[:, None]  # 7 % larger head
+    dirs[:, :, 7] = 0.12 * (vertices - head_center) * head[:, None]  # 12 % larger head
     front = np.clip(z / 0.1, 0.0, 1.0)
     dirs[:, 2, 8] = 0.03 * front * np.exp(-(((y + 0.1) / 0.1) ** 2) - (x / 0.12) ** 2)  # belly
     dirs[:, 2, 9] = 0.02 * front * np.exp(-(((y - 0.11) / 0.07) ** 2) - (x / 0.15) ** 2)  # chest
