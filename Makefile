@@ -7,7 +7,7 @@ REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
 
-.PHONY: venv test test-fast lint format bench check-fixture body
+.PHONY: venv test test-fast lint format bench check-fixture body data
 
 venv: $(STAMP)
 
@@ -44,3 +44,7 @@ bench: venv
 ## body: write the generated SMPL-format body to data/ (never overwrites your own SMPL files)
 body: venv
 	$(PY) scripts/make_synthetic_body.py
+
+## data: generate the synthetic 3DPW-format dataset (skipped when current; needs the body: make body)
+data: venv
+	$(PY) scripts/make_synthetic_data.py

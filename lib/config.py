@@ -139,6 +139,31 @@ _C.DATA.NOISE.OUTLIER_PROB = 0.005  # fraction of joint-frames replaced by a gro
 _C.DATA.NOISE.OUTLIER_STD = 0.25  # std per coordinate of a gross error
 _C.DATA.NOISE.OUTLIER_LEN = 1.5  # mean length of an outlier, frames
 
+# The embedded synthetic video dataset, written in the 3DPW file format (scripts/make_synthetic_data.py,
+# lib/data/synthetic.py). Its image features are silhouette features (lib/data/silhouette.py), not SPIN's.
+_C.DATA.SYNTHETIC = CN()
+_C.DATA.SYNTHETIC.DIR = "data/synthetic/pw3d_data"  # output folder, 3DPW file names
+_C.DATA.SYNTHETIC.SEED = 0  # the whole dataset is a pure function of the seed and these settings
+_C.DATA.SYNTHETIC.NUM_SEQUENCES = [16, 4, 6]  # videos in 'train', 'validation', 'test'
+_C.DATA.SYNTHETIC.SEQ_LEN_RANGE = [60, 120]  # frames per video, drawn uniformly (inclusive)
+_C.DATA.SYNTHETIC.FPS = 30.0  # frame rate of the motions
+_C.DATA.SYNTHETIC.IMAGE_SIZES = ["1920x1080", "1080x1920", "1000x1000"]  # WIDTHxHEIGHT, drawn per video
+_C.DATA.SYNTHETIC.FOV_RANGE = [40.0, 70.0]  # degrees of field of view across the longer image side
+_C.DATA.SYNTHETIC.FILL_RANGE = [0.45, 0.9]  # fraction of the image height the standing person fills
+_C.DATA.SYNTHETIC.MOVING_CAMERA_PROB = 0.3  # fraction of videos filmed by an orbiting, shaking camera
+_C.DATA.SYNTHETIC.BETA_STD = 1.0  # std of the random SMPL shape coefficients
+_C.DATA.SYNTHETIC.BETA_MAX = 2.5  # |beta| clip
+_C.DATA.SYNTHETIC.OCCLUSION_MARGIN = 0.12  # metres of surface in front of a joint before it counts hidden
+_C.DATA.SYNTHETIC.CROP_SIZE = 128  # pixels of the square silhouette crop the features are computed on
+_C.DATA.SYNTHETIC.CROP_SCALE = 1.2  # crop side / larger side of the 2D keypoint box
+_C.DATA.SYNTHETIC.MASK_BLUR = 0.02  # max blur std of the silhouette, fraction of the crop side
+_C.DATA.SYNTHETIC.MASK_HOLES = 1.0  # mean number of holes per silhouette
+_C.DATA.SYNTHETIC.MASK_HOLE_SIZE = 0.05  # max hole radius, fraction of the crop side
+_C.DATA.SYNTHETIC.MASK_DILATE = 0.03  # max clothing-like dilation (per video), fraction of the crop side
+_C.DATA.SYNTHETIC.OCCLUDER_PROB = 0.3  # fraction of videos with an occluding box in front of the person
+_C.DATA.SYNTHETIC.FEAT_DECIMALS = 4  # decimals of the image features written to JSON (file size)
+_C.DATA.SYNTHETIC.WORKERS = 2  # processes generating videos in parallel (1: in-process)
+
 # ---------------------------------------------------------------------------------------------------
 # Training (losses in metres)
 # ---------------------------------------------------------------------------------------------------

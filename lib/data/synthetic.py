@@ -1,0 +1,419 @@
+"""The embedded synthetic video dataset, written in the preprocessed 3DPW file format.
+
+Each video shows one person with a random body shape (betas) and gender performing a procedural motion
+(:mod:`lib.data.motion`), filmed by a random perspective camera (:mod:`lib.data.cameras`). Per frame we
+store what the real 3DPW files hold, in the same files and units, so the real 3DPW reader loads it:
+
+* ``3DPW_latest_{split}.json``: COCO-style ``images`` (id, file_name, width, height, sequence, frame_idx,
+  cam_param {focal, princpt}) and ``annotations`` (id, image_id, person_id, bbox, smpl_param {pose (72),
+  shape (10), trans (3), gender}), SMPL parameters in the *camera* frame;
+* ``3DPW_{split}_joint_coco_cam.json`` / ``_joint_h36m_cam.json``: COCO-19 / H36M-17 joints regressed from
+  the camera-frame mesh, millimetres; ``3DPW_{split}_gt_joint_coco_img.json``: their COCO-19 projection
+  (x, y, visible) in pixels; ``3DPW_{split}_joint_coco_img_noise.json``: detections (x, y, score) from
+  the detector-noise model (:mod:`lib.data.noise`); all keyed ``[seq][str(img_idx)][str(pid)]``;
+* ``vitpose_3dpw_{split}_output.json`` (test and validation): the detections as a ViTPose output list
+  of {annotation_id, keypoints (17 x 3)};
+* ``3DPW_{split}_img_feat.json``: ``"{seq}_{pid}_{img_idx}"`` -> 2048 silhouette features
+  (:mod:`lib.data.silhouette`), not SPIN features;
+* ``manifest.json``: the settings hash (to skip regeneration) and the sizes.
+
+Visibility (the third GT 2D column) is 0 for joints outside the image (truncation), behind the body's own
+surface (self-occlusion) or behind the video's occluder box.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lib.data.cameras import parse_image_size, project, sample_camera, smpl_world_to_camera
+from lib.data.motion import sample_motion
+from lib.data.noise import DetectionNoise, noise_rng, person_scale
+from lib.data.silhouette import (
+    MaskImperfections,
+    cut_box,
+    degrade_mask,
+    facing_camera,
+    occluded_by_surface,
+    render_silhouette,
+    silhouette_features,
+    square_box,
+    to_crop,
+)
+
+SPLITS = ("train", "validation", "test")
+GENERATOR_VERSION = 1  # bump when the generator's output changes for the same settings
+PERSON_ID = 0  # one person per video
+_COCO_PAIRS = {"Pelvis": (11, 12), "Neck": (5, 6)}  # COCO-19 joints 17 / 18 from COCO-17 pairs
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """Everything that determines the dataset (besides the body model and the noise model)."""
+
+    seed: int = 0
+    num_sequences: tuple[int, int, int] = (16, 4, 6)  # train, validation, test
+    seq_len_range: tuple[int, int] = (60, 120)
+    fps: float = 30.0
+    image_sizes: tuple[tuple[int, int], ...] = ((1920, 1080), (1080, 1920), (1000, 1000))
+    fov_range: tuple[float, float] = (40.0, 70.0)
+    fill_range: tuple[float, float] = (0.45, 0.9)
+    moving_camera_prob: float = 0.3
+    beta_std: float = 1.0
+    beta_max: float = 2.5
+    occlusion_margin: float = 0.12
+    crop_size: int = 128
+    crop_scale: float = 1.2
+    mask: MaskImperfections = field(default_factory=MaskImperfections)
+    occluder_prob: float = 0.3
+    feat_decimals: int = 4
+
+
+def build_synthetic_settings(cfg) -> SyntheticSettings:
+    """SyntheticSettings from DATA.SYNTHETIC."""
+    s = cfg.DATA.SYNTHETIC
+    if len(s.NUM_SEQUENCES) != 3 or min(s.NUM_SEQUENCES) < 0:
+        raise ValueError(f"DATA.SYNTHETIC.NUM_SEQUENCES needs 3 counts >= 0, got {s.NUM_SEQUENCES}")
+    low, high = s.SEQ_LEN_RANGE
+    if not 2 <= low <= high:
+        raise ValueError(
+            f"DATA.SYNTHETIC.SEQ_LEN_RANGE must be [low, high] with 2 <= low <= high, got {low, high}"
+        )
+    return SyntheticSettings(
+        seed=s.SEED,
+        num_sequences=tuple(s.NUM_SEQUENCES),
+        seq_len_range=(low, high),
+        fps=s.FPS,
+        image_sizes=tuple(parse_image_size(v) for v in s.IMAGE_SIZES),
+        fov_range=tuple(s.FOV_RANGE),
+        fill_range=tuple(s.FILL_RANGE),
+        moving_camera_prob=s.MOVING_CAMERA_PROB,
+        beta_std=s.BETA_STD,
+        beta_max=s.BETA_MAX,
+        occlusion_margin=s.OCCLUSION_MARGIN,
+        crop_size=s.CROP_SIZE,
+        crop_scale=s.CROP_SCALE,
+        mask=MaskImperfections(
+            blur=s.MASK_BLUR, holes=s.MASK_HOLES, hole_size=s.MASK_HOLE_SIZE, dilate=s.MASK_DILATE
+        ),
+        occluder_prob=s.OCCLUDER_PROB,
+        feat_decimals=s.FEAT_DECIMALS,
+    )
+
+
+@dataclass
+class Video:
+    """One generated video of one person (T frames); 3D in the camera frame."""
+
+    name: str
+    width: int
+    height: int
+    focal: tuple[float, float]
+    center: tuple[float, float]
+    gender: str
+    betas: np.ndarray  # (10,)
+    pose: np.ndarray  # (T, 72) camera frame
+    trans: np.ndarray  # (T, 3) camera frame
+    joints_h36m: np.ndarray  # (T, 17, 3) mm
+    joints_coco: np.ndarray  # (T, 19, 3) mm
+    keypoints: np.ndarray  # (T, 19, 2) GT pixels
+    visible: np.ndarray  # (T, 19) bool
+    detections: np.ndarray  # (T, 19, 3) noisy pixels + score
+    features: np.ndarray  # (T, 2048) float32
+    moving_camera: bool = False
+    actions: tuple = ()
+
+
+def sequence_name(split: str, index: int) -> str:
+    return f"synthetic_{split}_{index:03d}"
+
+
+def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, split: str, index: int) -> Video:
+    """Video ``index`` of ``split``: a pure function of (settings, split, index) and the body model."""
+    rng = np.random.default_rng([settings.seed, SPLITS.index(split), index])
+    name = sequence_name(split, index)
+    num_frames = int(rng.integers(settings.seq_len_range[0], settings.seq_len_range[1] + 1))
+    genders = [g for g in ("male", "female") if g in body.genders] or list(body.genders)
+    gender = str(genders[rng.integers(len(genders))])
+    betas = np.clip(rng.normal(0, settings.beta_std, 10), -settings.beta_max, settings.beta_max)
+    motion = sample_motion(rng, num_frames, settings.fps)
+
+    def run(pose, trans, joint_sets):
+        n = len(pose)
+        with torch.no_grad():
+            out = body(
+                torch.as_tensor(pose, dtype=torch.float32),
+                torch.as_tensor(np.repeat(betas[None], n, 0), dtype=torch.float32),
+                None if trans is None else torch.as_tensor(trans, dtype=torch.float32),
+                gender=gender,
+                joint_sets=joint_sets,
+            )
+        return out.vertices.double().numpy(), {k: v.double().numpy() for k, v in out.joints.items()}
+
+    rest_vertices, rest_joints = run(np.zeros((1, 72)), None, ("smpl24",))
+    root = rest_joints["smpl24"][0, 0]  # J0 of the shaped body
+    body_height = float(np.ptp(rest_vertices[0, :, 1]))
+    world_vertices, _ = run(motion.pose, motion.trans, ())
+    ground = float(world_vertices[..., 1].min())
+    camera = sample_camera(
+        rng,
+        root + motion.trans,
+        body_height,
+        ground,
+        settings.image_sizes,
+        settings.fov_range,
+        settings.fill_range,
+        settings.moving_camera_prob,
+    )
+    pose_c, trans_c = smpl_world_to_camera(
+        motion.pose, motion.trans, root, camera.rotation, camera.translation
+    )
+    vertices, joints = run(pose_c, trans_c, ("h36m17", "coco19"))
+    coco = joints["coco19"]
+    keypoints = project(coco, camera.focal, camera.center)  # (T, 19, 2)
+
+    occluder = _sample_occluder(rng, keypoints, settings.occluder_prob)
+    faces = body.faces.cpu().numpy()
+    visible = camera.in_image(keypoints) & (coco[..., 2] > 0.05)
+    if occluder is not None:
+        x0, y0, x1, y1 = occluder
+        inside = (keypoints[..., 0] >= x0) & (keypoints[..., 0] < x1)
+        visible &= ~(inside & (keypoints[..., 1] >= y0) & (keypoints[..., 1] < y1))
+    for t in range(num_frames):
+        visible[t] &= ~occluded_by_surface(
+            coco[t], vertices[t], faces, camera.focal, camera.center, settings.occlusion_margin
+        )
+
+    detections = _detect(noise, keypoints, visible, noise_rng(settings.seed, 0, f"synthetic/{name}"))
+    dilate = rng.uniform(0, settings.mask.dilate)
+    features = np.zeros((num_frames, 2048), np.float32)
+    size = settings.crop_size
+    for t in range(num_frames):
+        box = square_box(detections[t, :17, :2], settings.crop_scale)
+        uv = to_crop(project(vertices[t], camera.focal, camera.center), box, size)
+        mask = render_silhouette(uv, faces, size, facing_camera(vertices[t], faces))
+        if occluder is not None:
+            corners = to_crop(np.asarray(occluder, dtype=float).reshape(2, 2), box, size)
+            mask = cut_box(mask, corners.ravel())
+        mask = degrade_mask(mask, rng, settings.mask, dilate)
+        features[t] = silhouette_features(mask)
+    return Video(
+        name=name,
+        width=camera.width,
+        height=camera.height,
+        focal=camera.focal,
+        center=camera.center,
+        gender=gender,
+        betas=betas,
+        pose=pose_c,
+        trans=trans_c,
+        joints_h36m=joints["h36m17"] * 1000.0,
+        joints_coco=coco * 1000.0,
+        keypoints=keypoints,
+        visible=visible,
+        detections=detections,
+        features=features,
+        moving_camera=camera.moving,
+        actions=tuple(a for a, _, _ in motion.actions),
+    )
+
+
+def _sample_occluder(rng: np.random.Generator, keypoints: np.ndarray, prob: float):
+    """An (x0, y0, x1, y1) pixel box in front of the person for the whole video (a pole or a table edge),
+    or None."""
+    if rng.random() >= prob:
+        return None
+    low, high = keypoints.reshape(-1, 2).min(0), keypoints.reshape(-1, 2).max(0)
+    width, height = high - low
+    if rng.random() < 0.5:  # vertical bar
+        x0 = rng.uniform(low[0], high[0])
+        bar = rng.uniform(0.08, 0.25) * max(width, 1.0)
+        return (x0, low[1] - height, x0 + bar, high[1] + height)
+    top = high[1] - rng.uniform(0.15, 0.4) * height  # lower part hidden
+    return (low[0] - width, top, high[0] + width, high[1] + height)
+
+
+def _detect(noise: DetectionNoise, keypoints: np.ndarray, visible: np.ndarray, rng: np.random.Generator):
+    """(T, 19, 3) detections: noisy COCO-17 (x, y, score) + pelvis / neck from the noisy pairs."""
+    clean = keypoints[:, :17]
+    noisy, found = noise.apply(clean, person_scale(clean), rng)
+    score = np.where(
+        visible[:, :17], rng.uniform(0.7, 0.98, found.shape), rng.uniform(0.15, 0.5, found.shape)
+    )
+    score = np.where(found, score, rng.uniform(0.0, 0.1, found.shape))
+    out = np.zeros((len(keypoints), 19, 3))
+    out[:, :17, :2], out[:, :17, 2] = noisy, score
+    for j, (a, b) in enumerate(_COCO_PAIRS.values(), start=17):
+        out[:, j, :2] = (noisy[:, a] + noisy[:, b]) / 2
+        out[:, j, 2] = np.minimum(score[:, a], score[:, b])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing the 3DPW files
+# ------------------------------------------------------------------------------------------------
+def _r(array: np.ndarray, decimals: int) -> list:
+    return np.round(np.asarray(array, dtype=np.float64), decimals).tolist()
+
+
+def write_split(out_dir: Path, split: str, videos: list[Video], feat_decimals: int) -> dict:
+    """Write one split's 3DPW files into ``out_dir``; returns its sizes."""
+    images, annotations, vitpose, features = [], [], [], {}
+    nested = {k: {} for k in ("coco_cam", "h36m_cam", "coco_img", "coco_noise")}
+    pid = str(PERSON_ID)
+    for video in videos:
+        for k in nested:
+            nested[k][video.name] = {}
+        for t in range(len(video.pose)):
+            image_id = annotation_id = len(images)
+            images.append({
+                "id": image_id,
+                "file_name": f"image_{t:05d}.jpg",
+                "width": video.width,
+                "height": video.height,
+                "sequence": video.name,
+                "frame_idx": t,
+                "cam_param": {"focal": list(video.focal), "princpt": list(video.center)},
+            })  # fmt: skip
+            kp = video.keypoints[t][video.visible[t]] if video.visible[t].any() else video.keypoints[t]
+            low, high = kp.min(0), kp.max(0)
+            annotations.append({
+                "id": annotation_id,
+                "image_id": image_id,
+                "person_id": PERSON_ID,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": _r([low[0], low[1], *(high - low)], 2),
+                "smpl_param": {
+                    "pose": _r(video.pose[t], 6),
+                    "shape": _r(video.betas, 6),
+                    "trans": _r(video.trans[t], 6),
+                    "gender": video.gender,
+                },
+            })  # fmt: skip
+            key = str(t)
+            gt2d = np.concatenate([video.keypoints[t], video.visible[t][:, None]], axis=1)
+            nested["coco_cam"][video.name][key] = {pid: _r(video.joints_coco[t], 3)}
+            nested["h36m_cam"][video.name][key] = {pid: _r(video.joints_h36m[t], 3)}
+            nested["coco_img"][video.name][key] = {pid: _r(gt2d, 3)}
+            nested["coco_noise"][video.name][key] = {pid: _r(video.detections[t], 3)}
+            vitpose.append({"annotation_id": annotation_id, "keypoints": _r(video.detections[t, :17], 3)})
+            features[f"{video.name}_{PERSON_ID}_{t}"] = _r(video.features[t], feat_decimals)
+    coco = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    files = {
+        f"3DPW_latest_{split}.json": coco,
+        f"3DPW_{split}_joint_coco_cam.json": nested["coco_cam"],
+        f"3DPW_{split}_joint_h36m_cam.json": nested["h36m_cam"],
+        f"3DPW_{split}_gt_joint_coco_img.json": nested["coco_img"],
+        f"3DPW_{split}_joint_coco_img_noise.json": nested["coco_noise"],
+        f"3DPW_{split}_img_feat.json": features,
+    }
+    if split != "train":
+        files[f"vitpose_3dpw_{split}_output.json"] = vitpose
+    for file_name, content in files.items():
+        with open(out_dir / file_name, "w") as f:
+            json.dump(content, f, separators=(",", ":"))
+    return {"sequences": len(videos), "frames": len(images)}
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole dataset
+# ------------------------------------------------------------------------------------------------
+def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files: list[str]) -> str:
+    """SHA-1 over the generator version, the settings, the noise model and the body files' contents."""
+    digest = hashlib.sha1()
+    digest.update(json.dumps([GENERATOR_VERSION, asdict(settings), asdict(noise)], sort_keys=True).encode())
+    for path in sorted(body_files):
+        with open(path, "rb") as f:
+            digest.update(hashlib.sha1(f.read()).digest())
+    return digest.hexdigest()
+
+
+def is_current(out_dir: str | os.PathLike, config_hash: str) -> bool:
+    """True when ``out_dir`` holds a complete dataset generated with the same settings hash."""
+    manifest = Path(out_dir) / "manifest.json"
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("config_hash") == config_hash
+    except json.JSONDecodeError:
+        return False
+
+
+_WORKER: dict = {}
+
+
+def _work(task: tuple[str, int]) -> Video:
+    return generate_video(_WORKER["body"], _WORKER["settings"], _WORKER["noise"], *task)
+
+
+def generate_dataset(
+    body,
+    settings: SyntheticSettings,
+    noise: DetectionNoise,
+    out_dir: str | os.PathLike,
+    config_hash: str = "",
+    workers: int = 1,
+    log=print,
+) -> dict:
+    """Generate every split and write it to ``out_dir`` atomically (temp folder, then rename).
+
+    Returns the manifest (also written as ``manifest.json``).
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    tasks = [(split, i) for split, n in zip(SPLITS, settings.num_sequences, strict=True) for i in range(n)]
+    try:
+        _WORKER.update(body=body, settings=settings, noise=noise)
+        if workers > 1 and len(tasks) > 1:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                    videos = list(pool.map(_work, tasks))
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            videos = [_work(task) for task in tasks]
+        splits = {}
+        for split in SPLITS:
+            chosen = [v for (s, _), v in zip(tasks, videos, strict=True) if s == split]
+            splits[split] = write_split(tmp, split, chosen, settings.feat_decimals)
+            log(f"{split}: {splits[split]['sequences']} videos, {splits[split]['frames']} frames")
+        manifest = {
+            "generator_version": GENERATOR_VERSION,
+            "config_hash": config_hash,
+            "settings": asdict(settings),
+            "splits": splits,
+            "image_features": "silhouette features (lib/data/silhouette.py), not SPIN",
+            "seconds": round(time.perf_counter() - start, 1),
+            "bytes": sum(p.stat().st_size for p in tmp.iterdir()),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        _WORKER.clear()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
