@@ -69,14 +69,20 @@ def train(cfg, env, checkpoint_path: Path | None) -> None:
     run_dir = checkpoint_path.parent if checkpoint_path else (create_run_dir(cfg) if env.is_main else None)
     logger = RunLogger(run_dir, enabled=env.is_main)
     optimizer = B.build_optimizer(cfg, model)
+    loss_fn = B.build_loss_fn(
+        cfg, assets.faces.to(env.device), B.target_regressor(cfg, assets).to(env.device)
+    )
+    validate = None
+    if val_loader is not None:
+        validate = make_validator(val_loader, env.device, cfg.MODEL.INPUT_JOINT_SET,
+                                  assets.regressors["smpl24"], assets.regressors["h36m17"])  # fmt: skip
     trainer = Trainer(
         model=model,
         optimizer=optimizer,
         scheduler=B.build_scheduler(cfg, optimizer),
-        loss_fn=B.build_loss_fn(cfg, assets.faces.to(env.device), B.target_regressor(cfg, assets).to(env.device)),
+        loss_fn=loss_fn,
         loader=train_loader,
-        validate=val_loader and make_validator(val_loader, env.device, cfg.MODEL.INPUT_JOINT_SET,
-                                               assets.regressors["smpl24"], assets.regressors["h36m17"]),
+        validate=validate,
         logger=logger,
         run_dir=run_dir,
         settings=B.train_settings(cfg),
@@ -84,7 +90,7 @@ def train(cfg, env, checkpoint_path: Path | None) -> None:
         config_text=cfg.dump(),
         rank=env.rank,
         world_size=env.world_size,
-    )  # fmt: skip
+    )
     if checkpoint_path is not None:
         trainer.resume(load_checkpoint(checkpoint_path))
         logger.info(
@@ -92,8 +98,10 @@ def train(cfg, env, checkpoint_path: Path | None) -> None:
         )
     logger.info(f"training {cfg.EXPERIMENT} (stage {cfg.STAGE}) in {run_dir}")
     state = trainer.fit()
-    logger.info(f"done: {state.epoch} epochs, {state.iteration} steps, best {trainer.settings.select_metric} "
-                f"{state.best:.2f}")  # fmt: skip
+    metric = trainer.settings.select_metric
+    logger.info(
+        f"done: {state.epoch} epochs, {state.iteration} steps, best validation {metric} {state.best:.2f}"
+    )
     logger.close()
 
 

@@ -51,6 +51,10 @@ _C.MODEL.POSE_STREAM.HEADS = 8
 _C.MODEL.POSE_STREAM.MLP_RATIO = 2.0
 _C.MODEL.POSE_STREAM.DROP_PATH = 0.2  # stochastic depth, linearly increasing from 0 over depth
 _C.MODEL.POSE_STREAM.USE_IMG_FEAT = True  # add each frame's image feature to its joint tokens (Table 4)
+# Metres per unit of the regression head's output. The official head is trained in millimetres (0.001),
+# which official checkpoints need; 1.0 lets a model trained from scratch reach metre-scale poses much
+# sooner (Adam moves weights by ~lr per step, so a mm-scale head needs ~1000x larger weights).
+_C.MODEL.POSE_STREAM.OUTPUT_SCALE = 0.001
 
 _C.MODEL.IMAGE_STREAM = CN()  # bidirectional GRU over the per-frame image features
 _C.MODEL.IMAGE_STREAM.HIDDEN = 1024

@@ -23,8 +23,11 @@ from lib.data.noise import build_noise
 from lib.data.video_dataset import GT_DETECTORS, DetectorError, InputSpec, VideoDataset
 from lib.data.windows import build_window_table
 
+# 'synthetic' is the generated embedded-default dataset, written in the 3DPW file formats.
+SYNTHETIC = "synthetic"
 READERS = {
     pw3d.NAME: pw3d,
+    SYNTHETIC: pw3d,
     h36m.NAME: h36m,
     mpi_inf_3dhp.NAME: mpi_inf_3dhp,
     coco.NAME: coco,
@@ -32,6 +35,7 @@ READERS = {
 }
 _ROOT_KEYS = {
     pw3d.NAME: "PW3D_DIR",
+    SYNTHETIC: "SYNTHETIC.DIR",
     h36m.NAME: "H36M_DIR",
     mpi_inf_3dhp.NAME: "MPII3D_DIR",
     coco.NAME: "COCO_DIR",
@@ -71,7 +75,7 @@ def build_dataset(
                 f"{name} {split}: unknown detector {detector!r}; available: {[*GT_DETECTORS, *files]}"
             )
         table = load_detections(table, detector, files[detector])
-    meshes, mesh_valid = _meshes(cfg, table, split, body_model, regressors, device)
+    meshes, mesh_valid = _meshes(cfg, table, f"{name}_{split}", body_model, regressors, device)
     spec = InputSpec(
         detector=detector,
         joint_set=cfg.MODEL.INPUT_JOINT_SET,
@@ -101,11 +105,19 @@ def reader_options(cfg: CfgNode, name: str) -> ReaderOptions:
             "test": data.H36M_TEST_SUBJECTS,
         }
     return ReaderOptions(
-        root=Path(cfg.DATA[_ROOT_KEYS[name]]),
+        root=dataset_root(cfg, name),
         val_fraction=cfg.DATA.VAL_FRACTION,
         missing_features=cfg.DATA.MISSING_FEATURES,
         subjects=subjects,
     )
+
+
+def dataset_root(cfg: CfgNode, name: str) -> Path:
+    """The folder of dataset ``name``: its DATA key, e.g. DATA.PW3D_DIR or DATA.SYNTHETIC.DIR."""
+    node = cfg.DATA
+    for part in _ROOT_KEYS[name].split("."):
+        node = node[part]
+    return Path(node)
 
 
 def dataset_detector(cfg: CfgNode, name: str) -> str:
@@ -121,7 +133,7 @@ def dataset_detector(cfg: CfgNode, name: str) -> str:
 
 def available_detections(cfg: CfgNode, name: str, split: str) -> dict[str, DetectionFile]:
     """The dataset's named detection files for a split plus the user's DATA.DETECTION_FILES entries."""
-    files = dict(READERS[name].detection_files(Path(cfg.DATA[_ROOT_KEYS[name]]), split))
+    files = dict(READERS[name].detection_files(dataset_root(cfg, name), split))
     for entry in cfg.DATA.DETECTION_FILES:
         parts = entry.split(":", 3)
         if len(parts) != 4:
@@ -135,7 +147,7 @@ def available_detections(cfg: CfgNode, name: str, split: str) -> dict[str, Detec
 def _meshes(
     cfg: CfgNode,
     table: FrameTable,
-    split: str,
+    cache_name: str,
     body_model: BodyModel,
     regressors: Mapping[str, Tensor],
     device,
@@ -145,7 +157,7 @@ def _meshes(
         return None, np.zeros(len(table), dtype=bool)
     meshes = cached_meshes(
         cfg.DATA.CACHE_DIR,
-        f"{table.name}_{split}",
+        cache_name,
         table.smpl,
         body_model,
         dtype=cfg.DATA.MESH_CACHE_DTYPE,

@@ -138,6 +138,11 @@ def build_loader(
                       sampler=sampler, num_workers=cfg.DATA.WORKERS)  # fmt: skip
 
 
+def target_regressor(cfg: CfgNode, assets: BodyAssets) -> torch.Tensor:
+    """(K, V) regressor of DATA.TARGET_JOINT_SET, for the mesh -> joint loss."""
+    return assets.regressors[cfg.DATA.TARGET_JOINT_SET]
+
+
 def build_training_model(
     cfg: CfgNode, assets: BodyAssets, device: torch.device, load_pose: bool
 ) -> nn.Module:

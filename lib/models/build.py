@@ -39,6 +39,7 @@ def build_pose_stream(cfg: CfgNode) -> PoseStream:
         drop_path=m.POSE_STREAM.DROP_PATH,
         img_feat_dim=m.IMG_FEAT_DIM,
         use_img_feat=m.POSE_STREAM.USE_IMG_FEAT,
+        output_scale=m.POSE_STREAM.OUTPUT_SCALE,
     )
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from lib.models.layers import TransformerBlock
 
 # The official regression head is trained in millimetres; scaling its output keeps official
-# checkpoints loadable while everything downstream works in metres.
+# checkpoints usable while everything downstream works in metres.
 OFFICIAL_OUTPUT_SCALE_M = 1e-3
 
 
@@ -35,8 +35,10 @@ class PoseStream(nn.Module):
         drop_path: float = 0.2,
         img_feat_dim: int = 2048,
         use_img_feat: bool = True,
+        output_scale: float = OFFICIAL_OUTPUT_SCALE_M,
     ) -> None:
         super().__init__()
+        self.output_scale = output_scale  # metres per unit of the regression output
         self.spatial_pos_embed = nn.Parameter(torch.zeros(1, num_joints, dim))
         self.temporal_pos_embed = nn.Parameter(torch.zeros(1, seq_len, dim))
         self.joint_embed = nn.Linear(2, dim)
@@ -70,4 +72,4 @@ class PoseStream(nn.Module):
             x = self.norm_t(temporal(x))
             x = x.view(b, j, t, -1).transpose(1, 2).reshape(b * t, j, -1)  # (B*T, J, C)
         per_frame = self.regression(x.view(b, t, j, -1))  # (B, T, J, 3)
-        return self.fusion(per_frame).view(b, j, 3) * OFFICIAL_OUTPUT_SCALE_M
+        return self.fusion(per_frame).view(b, j, 3) * self.output_scale
