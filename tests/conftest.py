@@ -1,4 +1,4 @@
-"""Body-model fixtures: the generated SMPL-format body, written once per test session."""
+"""Session fixtures: the generated SMPL-format body and a tiny synthetic 3DPW-format dataset."""
 
 from __future__ import annotations
 
@@ -49,3 +49,27 @@ def synthetic_body_model(synthetic_body_cfg: CfgNode):
     from lib.body.build import build_body_model
 
     return build_body_model(synthetic_body_cfg)
+
+
+# A tiny synthetic dataset: two short training videos, one for validation and one for test.
+TINY_DATA_OPTS = [
+    "DATA.SYNTHETIC.NUM_SEQUENCES", "[2, 1, 1]", "DATA.SYNTHETIC.SEQ_LEN_RANGE", "[12, 16]",
+    "DATA.SYNTHETIC.WORKERS", "1", "DATA.SYNTHETIC.OCCLUDER_PROB", "0.5",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic_data(
+    synthetic_body_dir: Path, synthetic_body_model, tmp_path_factory
+) -> tuple[Path, dict]:
+    """(folder, manifest) of the tiny synthetic dataset, written once per session with config hash 'abc'."""
+    from lib.data.noise import build_noise
+    from lib.data.synthetic import build_synthetic_settings, generate_dataset
+
+    cfg = get_cfg(opts=[*body_cfg_opts(synthetic_body_dir), *TINY_DATA_OPTS])
+    out = tmp_path_factory.mktemp("synthetic") / "pw3d_data"
+    manifest = generate_dataset(
+        synthetic_body_model, build_synthetic_settings(cfg), build_noise(cfg), out, config_hash="abc",
+        log=lambda _: None,
+    )  # fmt: skip
+    return out, manifest

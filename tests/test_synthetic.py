@@ -32,25 +32,17 @@ from lib.data.synthetic import (
     is_current,
     settings_hash,
 )
-from tests.conftest import body_cfg_opts
-
-TINY = ["DATA.SYNTHETIC.NUM_SEQUENCES", "[2, 1, 1]", "DATA.SYNTHETIC.SEQ_LEN_RANGE", "[12, 16]"]
-TINY += ["DATA.SYNTHETIC.WORKERS", "1", "DATA.SYNTHETIC.OCCLUDER_PROB", "0.5"]
+from tests.conftest import TINY_DATA_OPTS, body_cfg_opts
 
 
 @pytest.fixture(scope="module")
 def tiny_cfg(synthetic_body_dir):
-    return get_cfg(opts=[*body_cfg_opts(synthetic_body_dir), *TINY])
+    return get_cfg(opts=[*body_cfg_opts(synthetic_body_dir), *TINY_DATA_OPTS])
 
 
 @pytest.fixture(scope="module")
-def dataset(tiny_cfg, synthetic_body_model, tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("synthetic") / "pw3d_data"
-    settings, noise = build_synthetic_settings(tiny_cfg), build_noise(tiny_cfg)
-    manifest = generate_dataset(
-        synthetic_body_model, settings, noise, out, config_hash="abc", log=lambda _: None
-    )
-    return out, manifest
+def dataset(tiny_synthetic_data) -> tuple[Path, dict]:
+    return tiny_synthetic_data
 
 
 def _load(root: Path, name: str):
@@ -222,7 +214,7 @@ def test_generation_is_deterministic_for_a_seed(tiny_cfg, synthetic_body_model):
     b = generate_video(synthetic_body_model, settings, noise, "train", 0)
     for name in ("pose", "trans", "betas", "keypoints", "visible", "detections", "features"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    other = build_synthetic_settings(get_cfg(opts=[*TINY, "DATA.SYNTHETIC.SEED", "7"]))
+    other = build_synthetic_settings(get_cfg(opts=[*TINY_DATA_OPTS, "DATA.SYNTHETIC.SEED", "7"]))
     c = generate_video(synthetic_body_model, other, noise, "train", 0)
     assert c.pose.shape != a.pose.shape or not np.allclose(c.pose, a.pose)
     assert settings_hash(settings, noise, []) != settings_hash(other, noise, [])
