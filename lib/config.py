@@ -8,7 +8,6 @@ points build objects from the returned config and pass plain arguments down.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -205,6 +204,7 @@ _C.EVAL = CN()
 _C.EVAL.BATCH_SIZE = 64
 _C.EVAL.PROTOCOL = "full"  # 'full' (corrected, every frame) or 'official' (reproduces the official code)
 _C.EVAL.CHECKPOINT = ""
+_C.EVAL.MEAN_BASELINE = False  # also score the mean training target of each test dataset, for reference
 
 # ---------------------------------------------------------------------------------------------------
 # Demo
@@ -356,19 +356,10 @@ def target_index(cfg: CN) -> int:
 
 
 def save_cfg(cfg: CN, path: str | os.PathLike) -> None:
-    """Write the merged config as YAML, atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(cfg.dump())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the merged config as YAML, atomically."""
+    from lib.io import write_text_atomic
+
+    write_text_atomic(path, cfg.dump())
 
 
 def _lookup(cfg: CN, dotted: str):

@@ -18,9 +18,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.body.build import build_body_model
-from lib.body.files import write_atomic
 from lib.config import get_cfg
 from lib.constants import SMPL24_JOINTS
+from lib.io import write_atomic
 from lib.render import Camera, render_mesh
 
 TILE = (560, 340)  # (height, width) of one view

@@ -8,7 +8,6 @@ import pytest
 from lib.demo.export import (
     CAMERA_TO_GLTF,
     MeshAnimation,
-    atomic_output,
     read_accessor,
     read_glb,
     save_glb,
@@ -16,6 +15,7 @@ from lib.demo.export import (
     save_obj,
     staged_dir,
 )
+from lib.io import atomic_path
 
 FACES = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])  # a tetrahedron
 
@@ -95,7 +95,7 @@ def test_glb_loads_in_pygltflib(tmp_path):
 
 
 def test_atomic_output_and_staged_dir_leave_nothing_on_error(tmp_path):
-    with pytest.raises(RuntimeError), atomic_output(tmp_path / "a.npz") as tmp:
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "a.npz") as tmp:
         tmp.write_bytes(b"partial")
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []

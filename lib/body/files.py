@@ -8,15 +8,14 @@ numpy / Python), by mapping every chumpy class to a stand-in and keeping its val
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lib.io import write_atomic
 
 GENDERS = ("neutral", "male", "female")
 # File names SMPL is distributed under, per gender, in the order they are looked for.
@@ -161,26 +160,8 @@ def load_downsampling(path: str | os.PathLike) -> dict[str, list[Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Atomic writers (temporary file in the same folder, then rename)
+# Atomic writers of the body files (lib.io.write_atomic)
 # ---------------------------------------------------------------------------------------------------
-def write_atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     return write_atomic(path, lambda f: np.save(f, array, allow_pickle=False))
 

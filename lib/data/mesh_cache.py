@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +22,7 @@ from torch import Tensor
 
 from lib.constants import NUM_VERTICES
 from lib.data.frames import SmplParams
+from lib.io import atomic_path
 
 CACHE_DTYPES = ("float32", "float16")
 
@@ -84,21 +84,13 @@ def cached_meshes(
 
 def _write_atomically(path: Path, fill, shape: tuple[int, ...], dtype: np.dtype) -> None:
     """Create an .npy of ``shape`` / ``dtype`` at a temporary name, let ``fill`` write it, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         fill(out)
         out.flush()
         del out
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
-@torch.no_grad()
 def _fill(out: np.ndarray, smpl: SmplParams, body_model: BodyModel, batch_size: int, device) -> None:
     """Write the vertices of the valid rows into ``out`` (N, 6890, 3), batch by batch per gender."""
     out[~smpl.valid] = 0

@@ -23,35 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.io import atomic_path
+
 # glTF constants
 _FLOAT, _UINT32 = 5126, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _GLB_MAGIC, _GLB_JSON, _GLB_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942
 # Camera frame (x right, y down, z forward) -> glTF (x right, y up, z towards the viewer).
 CAMERA_TO_GLTF = np.array([1.0, -1.0, -1.0], dtype=np.float32)
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` (same suffix, so writers that go by the extension
-    work); it is renamed to ``path`` when the block ends normally and deleted when it raises."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextmanager
@@ -75,7 +54,7 @@ def staged_dir(out_dir: str | Path) -> Iterator[Path]:
 
 def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray | float | int | str]) -> None:
     """``np.savez`` (uncompressed) of ``arrays``, atomically."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
@@ -86,7 +65,7 @@ def save_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> None:
         raise ValueError(f"expected vertices (V, 3) and faces (F, 3), got {vertices.shape}, {faces.shape}")
     lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
     lines += [f"f {a} {b} {c}" for a, b, c in faces + 1]
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
@@ -154,7 +133,7 @@ def save_glb(path: str | Path, meshes: Sequence[MeshAnimation], faces: np.ndarra
     gltf.json["scenes"] = [{"nodes": nodes}]
     gltf.json["scene"] = 0
     gltf.json["animations"] = [{"name": "pmce", "channels": channels, "samplers": samplers}]
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(gltf.to_glb())
 
 

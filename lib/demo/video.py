@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from lib.demo.errors import DemoError
-from lib.demo.export import atomic_output
+from lib.io import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -163,7 +163,7 @@ def write_video(
     """
     path = Path(path)
     written = 0
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         writer = None
         try:
             for index, frame in frames:

@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from lib.io import write_atomic
 from lib.models.weights import CheckpointError, read_checkpoint
 
 REQUIRED_KEYS = ("model", "optimizer", "scheduler", "epoch", "epoch_step", "iteration", "rng", "config")
 
 
 def save_checkpoint(payload: dict, path: str | os.PathLike) -> None:
-    """Write ``payload`` to ``path`` atomically: temporary file, fsync, rename. The previous file at
-    ``path`` stays intact until the new one is complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Write ``payload`` to ``path`` atomically; the previous file at ``path`` stays intact until the new
+    one is complete on disk."""
+    write_atomic(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -83,11 +70,3 @@ def restore_rng_state(state: dict) -> None:
 def _as_tuple(value):
     """Python's random state is nested tuples; a round trip through a checkpoint may give lists."""
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

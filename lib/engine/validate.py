@@ -47,6 +47,25 @@ def pose_metrics(pred: Tensor, gt: Tensor, videos: list, root: int) -> dict[str,
     }
 
 
+def score(
+    predictions: dict,
+    joint_set: str,
+    smpl_regressor: Tensor | None = None,
+    h36m_regressor: Tensor | None = None,
+    mode: str = "full",
+) -> dict[str, float]:
+    """Metrics (mm) of ``predict``'s output: pose-stream scores when there is no mesh (stage 1), else the
+    3DPW mesh protocol on the frames with a valid ground-truth mesh (needs the SMPL-24 and H36M-17
+    regressors)."""
+    p = predictions
+    if "pred_mesh" not in p:
+        return pose_metrics(p["pred_pose3d"], p["pose3d"], p["video"], JOINT_SETS[joint_set].index("Pelvis"))
+    keep = p["mesh_valid"].bool()
+    videos = [v for v, k in zip(p["video"], keep.tolist(), strict=True) if k]
+    return evaluate_mesh_sequences(p["pred_mesh"][keep], p["mesh"][keep], videos, smpl_regressor,
+                                   h36m_regressor, mode)  # fmt: skip
+
+
 def make_validator(
     loader: torch.utils.data.DataLoader,
     device: torch.device,
@@ -55,19 +74,12 @@ def make_validator(
     h36m_regressor: Tensor | None = None,
     mode: str = "full",
 ) -> Callable[[nn.Module], dict[str, float]]:
-    """model -> metrics on ``loader``: pose-stream scores for stage 1, the 3DPW mesh protocol for stage 2
-    (which needs the SMPL-24 and Human3.6M-17 regressors)."""
-    root = JOINT_SETS[joint_set].index("Pelvis")
+    """model -> ``score`` of its predictions on ``loader`` (the training mode is restored after)."""
 
     def validate(model: nn.Module) -> dict[str, float]:
         was_training = model.training
-        p = predict(model, loader, device)
+        predictions = predict(model, loader, device)
         model.train(was_training)
-        if "pred_mesh" not in p:
-            return pose_metrics(p["pred_pose3d"], p["pose3d"], p["video"], root)
-        keep = p["mesh_valid"].bool()
-        videos = [v for v, k in zip(p["video"], keep.tolist(), strict=True) if k]
-        return evaluate_mesh_sequences(p["pred_mesh"][keep], p["mesh"][keep], videos, smpl_regressor,
-                                       h36m_regressor, mode)  # fmt: skip
+        return score(predictions, joint_set, smpl_regressor, h36m_regressor, mode)
 
     return validate
