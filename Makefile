@@ -7,7 +7,7 @@ REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
 
-.PHONY: venv test test-fast lint format bench check-fixture body data
+.PHONY: venv run test test-fast lint format bench check-fixture body data
 
 venv: $(STAMP)
 
@@ -16,6 +16,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	touch $@
+
+## run: the main job on the embedded default, CPU only: generated body + synthetic videos, stage 1,
+## stage 2, evaluation on the synthetic test split (with the mean-target baseline for reference)
+run: venv
+	@start=$$(date +%s); set -e; \
+	$(PY) scripts/make_synthetic_body.py; \
+	$(PY) scripts/make_synthetic_data.py; \
+	$(PY) train.py --cfg configs/synthetic_pose.yaml $(RUN_OPTS); \
+	$(PY) train.py --cfg configs/synthetic_mesh.yaml $(RUN_OPTS); \
+	$(PY) eval.py --cfg configs/synthetic_mesh.yaml --checkpoint output/synthetic_mesh/latest/best.pth \
+		EVAL.MEAN_BASELINE True $(RUN_OPTS); \
+	echo "make run finished in $$(( $$(date +%s) - start )) s"
 
 ## test: create the environment if needed, then run the whole test suite
 test: venv
