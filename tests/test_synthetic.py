@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,6 @@ from lib.data.silhouette import (
 from lib.data.synthetic import (
     SPLITS,
     build_synthetic_settings,
-    generate_dataset,
     generate_video,
     is_current,
     settings_hash,
@@ -220,21 +218,3 @@ def test_generation_is_deterministic_for_a_seed(tiny_cfg, synthetic_body_model):
     assert settings_hash(settings, noise, []) != settings_hash(other, noise, [])
     assert a.visible.mean() < 1.0  # some joints are hidden or out of view
     assert np.isfinite(a.features).all()
-
-
-@pytest.mark.slow
-def test_default_size_generates_in_time(synthetic_body_cfg, synthetic_body_model, tmp_path):
-    cfg = synthetic_body_cfg
-    start = time.perf_counter()
-    manifest = generate_dataset(
-        synthetic_body_model,
-        build_synthetic_settings(cfg),
-        build_noise(cfg),
-        tmp_path / "pw3d_data",
-        workers=cfg.DATA.SYNTHETIC.WORKERS,
-        log=lambda _: None,
-    )
-    seconds = time.perf_counter() - start
-    frames = sum(s["frames"] for s in manifest["splits"].values())
-    print(f"default synthetic dataset: {frames} frames, {manifest['bytes'] / 1e6:.1f} MB in {seconds:.1f} s")
-    assert seconds < 120
