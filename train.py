@@ -6,7 +6,7 @@
 
 STAGE in the config selects stage 1 (pose stream) or stage 2 (full model, initialised from
 MODEL.POSE_CHECKPOINT). Outputs go to OUTPUT_DIR/EXPERIMENT/<timestamp>/: config.yaml, last.pth,
-best.pth (chosen on the validation split), epoch_XXX.pth, log.txt, metrics.csv, tensorboard/.
+best.pth (chosen on the validation split), epoch_NNN.pth, log.txt, metrics.csv, tensorboard/.
 ``--resume`` continues a run exactly where its checkpoint left off, in the same folder, with the
 run's saved config (command-line overrides still apply, e.g. TRAIN.EPOCHS to extend it).
 """

@@ -111,7 +111,7 @@ def run_demo(
     draw: DrawFn | None = None,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Every stage, then the outputs: ``track_XXX.npz``, ``meshes/track_XXX/FFFFFF.obj`` (save_objs),
+    """Every stage, then the outputs: ``track_NNN.npz``, ``meshes/track_NNN/FFFFFF.obj`` (save_objs),
     ``animation.glb`` (save_animation) and ``overlay.mp4`` (when ``draw`` is given)."""
     timer = StageTimer()
     info = source.info

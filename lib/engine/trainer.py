@@ -29,7 +29,7 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 class TrainSettings:
     epochs: int
     val_every: int = 1  # epochs between validations (0: never)
-    save_every: int = 5  # epochs between kept epoch_XXX.pth checkpoints (0: never)
+    save_every: int = 5  # epochs between kept epoch_NNN.pth checkpoints (0: never)
     checkpoint_every_iters: int = 0  # also refresh last.pth every N steps (0: at epoch ends only)
     stop_after_iters: int = 0  # stop (resumably) once this many steps are done in total (0: no limit)
     grad_clip: float = 0.0  # max gradient norm (0: no clipping)
