@@ -22,10 +22,22 @@ class UserError(Exception):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Every exception type that reports a user mistake (imported lazily: heavy modules stay unloaded)."""
+    from lib.body.files import BodyFileError
     from lib.config import ConfigError
+    from lib.data.frames import DataMismatchError
+    from lib.data.video_dataset import DetectorError
     from lib.models.weights import CheckpointError
 
-    return UserError, ConfigError, CheckpointError, FileNotFoundError
+    # DataFileError is a FileNotFoundError.
+    return (
+        UserError,
+        ConfigError,
+        CheckpointError,
+        BodyFileError,
+        DataMismatchError,
+        DetectorError,
+        FileNotFoundError,
+    )
 
 
 def make_parser(description: str) -> argparse.ArgumentParser:
