@@ -7,7 +7,7 @@ REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
 
-.PHONY: venv run test test-fast lint format bench check-fixture body data
+.PHONY: venv run ablation-imgfeat test test-fast lint format bench check-fixture body data
 
 venv: $(STAMP)
 
@@ -28,6 +28,13 @@ run: venv
 	$(PY) eval.py --cfg configs/synthetic_mesh.yaml --checkpoint output/synthetic_mesh/latest/best.pth \
 		EVAL.MEAN_BASELINE True $(RUN_OPTS); \
 	echo "make run finished in $$(( $$(date +%s) - start )) s"
+
+## ablation-imgfeat: paper Table 4 on synthetic data: both stages without image features (run after make run)
+ablation-imgfeat: venv
+	$(PY) train.py --cfg configs/synthetic_pose_no_imgfeat.yaml $(RUN_OPTS)
+	$(PY) train.py --cfg configs/synthetic_mesh_no_imgfeat.yaml $(RUN_OPTS)
+	$(PY) eval.py --cfg configs/synthetic_mesh_no_imgfeat.yaml \
+		--checkpoint output/synthetic_mesh_no_imgfeat/latest/best.pth $(RUN_OPTS)
 
 ## test: create the environment if needed, then run the whole test suite
 test: venv
