@@ -105,7 +105,7 @@ class Trainer:
     def train_epoch(self) -> bool:
         """One epoch from ``state.epoch_step`` on; False when stopped early by ``stop_after_iters``."""
         s, state = self.settings, self.state
-        batches_per_epoch = len(self.loader.batch_sampler or self.loader)
+        batches_per_epoch = len(self.loader)
         self.loader.sampler.set_epoch(state.epoch, start=state.epoch_step * self.loader.batch_size)
         if hasattr(self.loader.dataset, "set_epoch"):
             self.loader.dataset.set_epoch(state.epoch)
