@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.data.datasets.common import features_by_annotation, image_index, stack_params
+from lib.data.datasets.common import features_by_annotation, image_index, stack_params, static_image_fields
 from lib.data.datasets.detections import DetectionFile
 from lib.data.frames import (
     FrameTable,
@@ -55,16 +55,12 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
     )
     keep = np.flatnonzero(found)
     anns = [anns[i] for i in keep]
-    imgs = [images[int(a["image_id"])] for a in anns]
     fits = load_json(ann_dir / "coco_smplify_train.json", "COCO train SMPLify fits")
     params = [fits.get(str(a["id"]), {}).get("smpl_param") for a in anns]
     n = len(anns)
     table = FrameTable(
         name=NAME,
-        video=np.array([f"coco_{a['id']}" for a in anns]),
-        frame=np.zeros(n, dtype=np.int64),
-        image_size=np.array([[img["width"], img["height"]] for img in imgs], dtype=np.float32),
-        image_name=np.array([img["file_name"] for img in imgs]),
+        **static_image_fields("coco", anns, images),
         features=features,
         feature_row=rows[keep],
         gt2d={"coco17": _keypoints(anns)},
@@ -75,9 +71,6 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
             gender=np.full(n, "neutral"),
             valid=np.array([p is not None for p in params], dtype=bool),
         ),
-        ann_id=np.array([int(a["id"]) for a in anns], dtype=np.int64),
-        image_id=np.array([int(a["image_id"]) for a in anns], dtype=np.int64),
-        static=True,
     )
     return split_holdout(table, split, options.val_fraction)
 

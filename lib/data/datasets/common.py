@@ -70,3 +70,19 @@ def features_by_annotation(
     available = [int(a) for a in np.asarray(db["aid"]).reshape(-1)]
     rows, found = join_rows([int(a) for a in ann_ids], available, f"{what} vs annotations", policy)
     return np.asarray(db["features"], dtype=np.float32), rows, found
+
+
+def static_image_fields(
+    prefix: str, anns: list[dict], images: dict[int, dict]
+) -> dict[str, np.ndarray | bool]:
+    """FrameTable fields of single-image datasets: every annotation is its own one-frame video."""
+    imgs = [images[int(a["image_id"])] for a in anns]
+    return {
+        "video": np.array([f"{prefix}_{a['id']}" for a in anns]),
+        "frame": np.zeros(len(anns), dtype=np.int64),
+        "image_size": np.array([[img["width"], img["height"]] for img in imgs], dtype=np.float32),
+        "image_name": np.array([img["file_name"] for img in imgs]),
+        "ann_id": np.array([int(a["id"]) for a in anns], dtype=np.int64),
+        "image_id": np.array([int(a["image_id"]) for a in anns], dtype=np.int64),
+        "static": True,
+    }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.data.datasets.common import features_by_annotation, image_index, stack_params
+from lib.data.datasets.common import features_by_annotation, image_index, stack_params, static_image_fields
 from lib.data.datasets.detections import DetectionFile
 from lib.data.frames import FrameTable, ReaderOptions, SmplParams, check_split, load_json, split_holdout
 
@@ -49,16 +49,12 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
     )
     keep = np.flatnonzero(found)
     anns = [anns[i] for i in keep]
-    imgs = [images[int(a["image_id"])] for a in anns]
     fit = [fits[str(a["id"])] for a in anns]
     params = [f["smpl_param"] for f in fit]
     n = len(anns)
     table = FrameTable(
         name=NAME,
-        video=np.array([f"mpii_{a['id']}" for a in anns]),
-        frame=np.zeros(n, dtype=np.int64),
-        image_size=np.array([[img["width"], img["height"]] for img in imgs], dtype=np.float32),
-        image_name=np.array([img["file_name"] for img in imgs]),
+        **static_image_fields("mpii", anns, images),
         features=features,
         feature_row=rows[keep],
         smpl=SmplParams(
@@ -72,8 +68,5 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
             [[*np.ravel(f["cam_param"]["focal"])[:2], *np.ravel(f["cam_param"]["princpt"])[:2]] for f in fit],
             dtype=np.float32,
         ).reshape(n, 4),
-        ann_id=np.array([int(a["id"]) for a in anns], dtype=np.int64),
-        image_id=np.array([int(a["image_id"]) for a in anns], dtype=np.int64),
-        static=True,
     )
     return split_holdout(table, split, options.val_fraction)
