@@ -6,8 +6,15 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
+# The demo's environment: the project's requirements plus mediapipe (which needs numpy<2).
+DEMO_VENV ?= .venv-demo
+DEMO_PY := $(DEMO_VENV)/bin/python
+DEMO_REQ := requirements.txt requirements-demo.txt requirements-demo-nodeps.txt
+DEMO_STAMP := $(DEMO_VENV)/.installed-$(shell cat $(DEMO_REQ) | sha1sum | cut -c1-12)
+SAMPLE_VIDEO ?= data/demo/sports2d_demo.mp4
+DEMO_CHECKPOINT ?= output/synthetic_mesh/latest/best.pth
 
-.PHONY: venv run ablation-imgfeat test test-fast lint format bench check-fixture body data
+.PHONY: venv venv-demo demo run ablation-imgfeat test test-fast lint format bench check-fixture body data
 
 venv: $(STAMP)
 
@@ -15,6 +22,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+venv-demo: $(DEMO_STAMP)
+
+$(DEMO_STAMP): $(DEMO_REQ)
+	rm -rf $(DEMO_VENV)
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -r requirements-demo.txt
+	$(DEMO_PY) -m pip install -qq --disable-pip-version-check --no-deps -r requirements-demo-nodeps.txt
 	touch $@
 
 ## run: the main job on the embedded default, CPU only: generated body + synthetic videos, stage 1,
@@ -35,6 +51,14 @@ ablation-imgfeat: venv
 	$(PY) train.py --cfg configs/synthetic_mesh_no_imgfeat.yaml $(RUN_OPTS)
 	$(PY) eval.py --cfg configs/synthetic_mesh_no_imgfeat.yaml \
 		--checkpoint output/synthetic_mesh_no_imgfeat/latest/best.pth $(RUN_OPTS)
+
+## demo: the demo on the sample video (fetched from the sports2d wheel) with the model make run trained;
+## outputs in output/demo/ (DEMO_OPTS adds KEY VALUE overrides, DEMO_CHECKPOINT another model)
+demo: venv-demo
+	@test -f $(DEMO_CHECKPOINT) || { echo "error: no trained model at $(DEMO_CHECKPOINT): run 'make run' first" \
+		"(or pass DEMO_CHECKPOINT=FILE)" >&2; exit 2; }
+	$(DEMO_PY) scripts/fetch_sample_video.py --out $(SAMPLE_VIDEO)
+	$(DEMO_PY) demo.py --video $(SAMPLE_VIDEO) --checkpoint $(DEMO_CHECKPOINT) --out output/demo $(DEMO_OPTS)
 
 ## test: create the environment if needed, then run the whole test suite
 test: venv

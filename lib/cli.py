@@ -26,6 +26,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from lib.config import ConfigError
     from lib.data.frames import DataMismatchError
     from lib.data.video_dataset import DetectorError
+    from lib.demo.errors import DemoError
     from lib.models.weights import CheckpointError
 
     # DataFileError is a FileNotFoundError.
@@ -36,6 +37,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
         BodyFileError,
         DataMismatchError,
         DetectorError,
+        DemoError,
         FileNotFoundError,
     )
 

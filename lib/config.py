@@ -230,6 +230,14 @@ _C.DEMO.CAMERA_SMOOTH_SIGMA = 2.0  # frames, Gaussian smoothing of the fitted ca
 _C.DEMO.SAVE_OBJ = False  # also write one .obj per track and frame (large)
 _C.DEMO.SAVE_GLB = True  # write the animated meshes of all tracks to one .glb (Blender, glTF viewers)
 _C.DEMO.SAVE_VIDEO = True  # write the overlay .mp4
+_C.DEMO.FEATURES = "silhouette"  # image stream input: 'silhouette' (person mask), 'spin' or 'zeros'
+_C.DEMO.MASK_MAX_SIDE = 512  # pixels: person masks are kept at most this large (silhouette features)
+_C.DEMO.SPIN_CHECKPOINT = "data/base_data/spin_model_checkpoint.pth.tar"  # 'spin': SPIN HMR weights (user's)
+_C.DEMO.SPIN_BOX_SCALE = 1.1  # 'spin': crop side / keypoint-box diagonal, as the official demo
+_C.DEMO.FIT_SMPL = True  # fit SMPL pose and shape to the predicted meshes (needs the body model files)
+_C.DEMO.SMPL_FIT_ITERS = 100  # optimisation steps of the SMPL fit (all frames of a track at once)
+_C.DEMO.OVERLAY_MAX_SIDE = 960  # pixels: the overlay video is downscaled to at most this side; 0: full size
+_C.DEMO.SIDE_VIEW = False  # add a panel with the meshes seen from the side (turned 90 degrees about y)
 
 # Allowed values of the string switches; checked after every merge.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -252,6 +260,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "EVAL.PROTOCOL": ("full", "official"),
     "DEMO.PEOPLE": ("mediapipe", "file", "onnx"),
     "DEMO.PAD_MODE": ("replicate", "reflect"),
+    "DEMO.FEATURES": ("silhouette", "spin", "zeros"),
 }
 
 
@@ -282,6 +291,22 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = ()) -> 
         for layer in _config_chain(path):
             _merge(cfg.merge_from_file, str(layer), source=str(layer))
         cfg._BASE_ = ""  # the merged config is self-contained
+    return _finish(cfg, opts)
+
+
+def get_cfg_from_text(text: str, opts: Sequence[str] = (), source: str = "saved config") -> CN:
+    """Defaults, then a saved (self-contained) YAML text such as a checkpoint's ``config``, then
+    ``KEY VALUE`` overrides; validated and frozen."""
+    cfg = get_cfg_defaults()
+    try:
+        saved = CN.load_cfg(text)
+    except Exception as err:  # yacs / yaml parse errors
+        raise ConfigError(f"{source}: not a valid YAML config: {err}") from None
+    _merge(cfg.merge_from_other_cfg, saved, source=source)
+    return _finish(cfg, opts)
+
+
+def _finish(cfg: CN, opts: Sequence[str]) -> CN:
     if opts:
         if len(opts) % 2:
             raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number: {list(opts)}")

@@ -36,6 +36,7 @@ class Detection:
     score: float
     keypoints: np.ndarray | None = None  # (17, 3) COCO-17 x, y, confidence
     track_id: int | None = None  # set by backends that track themselves (a file's track_id field)
+    mask: np.ndarray | None = None  # (h, w) uint8 person probability x 255, the frame downscaled to (h, w)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Track:
     boxes: np.ndarray  # (N, 4) x1, y1, x2, y2
     scores: np.ndarray  # (N,) detection score; 0 on frames filled by interpolation
     keypoints: np.ndarray | None = None  # (N, 17, 3); confidence 0 on filled frames
+    masks: list[np.ndarray | None] | None = None  # per frame (h, w) uint8 person mask; None on filled frames
 
     def __len__(self) -> int:
         return len(self.frame_ids)
@@ -65,10 +67,12 @@ class MediaPipeBackend:
     """mediapipe 0.10.x legacy pose solution: one person per frame, no download needed.
 
     The box is the keypoints' extent enlarged by ``box_margin`` of its size; a landmark's
-    confidence is its ``visibility``.
+    confidence is its ``visibility``. With ``mask_max_side`` > 0 the person segmentation runs too and
+    each detection carries its mask, downscaled so that its longer side is at most ``mask_max_side``
+    pixels (the silhouette features need no more, and a video's masks then fit in memory).
     """
 
-    def __init__(self, min_confidence: float = 0.5, box_margin: float = 0.1) -> None:
+    def __init__(self, min_confidence: float = 0.5, box_margin: float = 0.1, mask_max_side: int = 0) -> None:
         try:
             from mediapipe.python.solutions import pose as mp_pose
         except ImportError as err:
@@ -81,11 +85,12 @@ class MediaPipeBackend:
         self._pose = mp_pose.Pose(
             static_image_mode=False,
             model_complexity=1,
-            enable_segmentation=False,
+            enable_segmentation=mask_max_side > 0,
             min_detection_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
         )
         self.box_margin = box_margin
+        self.mask_max_side = mask_max_side
 
     def __call__(self, frame_id: int, frame: np.ndarray) -> list[Detection]:
         import cv2
@@ -96,7 +101,10 @@ class MediaPipeBackend:
         h, w = frame.shape[:2]
         marks = result.pose_landmarks.landmark
         kp = np.array([[marks[i].x * w, marks[i].y * h, marks[i].visibility] for i in MEDIAPIPE_TO_COCO17])
-        return [Detection(box_from_keypoints(kp, self.box_margin), float(kp[:, 2].mean()), kp)]
+        mask = None
+        if result.segmentation_mask is not None:
+            mask = downscale_mask(result.segmentation_mask, self.mask_max_side)
+        return [Detection(box_from_keypoints(kp, self.box_margin), float(kp[:, 2].mean()), kp, mask=mask)]
 
     def close(self) -> None:
         self._pose.close()
@@ -152,6 +160,17 @@ def _parse_coco_entry(entry: dict) -> Detection:
     return Detection(box, score, kp, None if track_id is None else int(track_id))
 
 
+def downscale_mask(probability: np.ndarray, max_side: int) -> np.ndarray:
+    """(H, W) float person probability -> (h, w) uint8 (x 255) with max(h, w) <= max_side."""
+    import cv2
+
+    height, width = probability.shape
+    factor = min(1.0, max_side / max(height, width))
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    small = cv2.resize(probability.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    return np.round(np.clip(small, 0, 1) * 255).astype(np.uint8)
+
+
 def box_from_keypoints(kp: np.ndarray, margin: float = 0.1, min_conf: float = 0.0) -> np.ndarray:
     """(4,) x1, y1, x2, y2 around the keypoints (17, 3) with confidence > min_conf (all if none),
     enlarged by ``margin`` of the box size on every side."""
@@ -170,10 +189,12 @@ def build_backend(
     onnx_detector: str = "",
     onnx_pose: str = "",
     min_score: float = 0.5,
+    mask_max_side: int = 0,
 ) -> PeopleBackend:
-    """The backend called ``name`` ('mediapipe', 'file' or 'onnx'); errors are DemoErrors."""
+    """The backend called ``name`` ('mediapipe', 'file' or 'onnx'); errors are DemoErrors.
+    ``mask_max_side`` > 0 asks for person masks (only mediapipe gives them)."""
     if name == "mediapipe":
-        return MediaPipeBackend(min_confidence=min_score)
+        return MediaPipeBackend(min_confidence=min_score, mask_max_side=mask_max_side)
     if name == "file":
         if not detection_file:
             raise DemoError("DEMO.PEOPLE 'file' needs DEMO.DETECTION_FILE (a COCO result JSON)")
@@ -186,7 +207,8 @@ def build_backend(
 
 
 def build_people_backend(cfg) -> PeopleBackend:
-    """The backend named by ``cfg.DEMO.PEOPLE`` with its DEMO.* settings."""
+    """The backend named by ``cfg.DEMO.PEOPLE`` with its DEMO.* settings (masks when the image features
+    are silhouettes)."""
     d = cfg.DEMO
     return build_backend(
         d.PEOPLE,
@@ -195,6 +217,7 @@ def build_people_backend(cfg) -> PeopleBackend:
         onnx_detector=d.ONNX_DETECTOR,
         onnx_pose=d.ONNX_POSE,
         min_score=d.MIN_SCORE,
+        mask_max_side=d.MASK_MAX_SIDE if d.FEATURES == "silhouette" else 0,
     )
 
 
@@ -289,7 +312,10 @@ def _fill_gaps(track_id: int, dets: dict[int, Detection], max_gap: int) -> list[
             filled = np.ones(len(full), dtype=bool)
             filled[piece - piece[0]] = False
             keypoints[filled, :, 2] = 0.0
-        out.append(Track(track_id, full, boxes, scores, keypoints))
+        masks = None
+        if any(dets[f].mask is not None for f in piece):
+            masks = [dets[f].mask if f in dets else None for f in full]
+        out.append(Track(track_id, full, boxes, scores, keypoints, masks))
     return out
 
 

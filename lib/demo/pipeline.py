@@ -7,7 +7,7 @@ stage and writes the outputs through a staging folder, so a failure leaves no ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from lib.demo.video import FrameSource, write_video
 
 # features(tracks, source) -> one (N_i, D) float array per track: the image stream's input
 FeatureFn = Callable[[Sequence[Track], FrameSource], Sequence[np.ndarray]]
+# fit(vertices (N, V, 3)) -> named arrays of body-model parameters (saved as 'smpl_<name>' in the .npz)
+BodyFitFn = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 # draw(frame_index, frame, people in that frame) -> the overlay frame
 DrawFn = Callable[[int, np.ndarray, list["PersonFrame"]], np.ndarray]
 
@@ -48,6 +50,7 @@ class DemoResult:
     cameras: list[CameraFit]
     skipped: list[str]
     timer: StageTimer
+    body_fits: list[Mapping[str, np.ndarray]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
 
@@ -66,10 +69,18 @@ def find_people(
 
 
 def track_arrays(
-    track: Track, pred: TrackPrediction, cam: CameraFit, fps: float, size: tuple[int, int]
+    track: Track,
+    pred: TrackPrediction,
+    cam: CameraFit,
+    fps: float,
+    size: tuple[int, int],
+    regressors: Mapping[str, np.ndarray],
+    body_fit: Mapping[str, np.ndarray],
 ) -> dict:
     """The per-track ``.npz`` content. Vertices and joints are root-relative; add ``cam_t`` for the camera
-    frame. Pixels are those of the upright frame; ``frame_ids`` index the original video."""
+    frame. Pixels are those of the upright frame; ``frame_ids`` index the original video. ``regressors``
+    (joint set -> (J, V)) add ``joints_<set>`` regressed from the vertices; ``body_fit`` adds ``smpl_*``."""
+    extra_joints = {f"joints_{k}": np.einsum("jv,nvc->njc", r, pred.vertices) for k, r in regressors.items()}
     return {
         "track_id": track.track_id,
         "frame_ids": track.frame_ids,  # (N,)
@@ -86,6 +97,8 @@ def track_arrays(
         "cam_t": cam.translation.astype(np.float32),  # (N, 3) metres
         "focal": cam.focal,
         "center": cam.center,
+        **{k: v.astype(np.float32) for k, v in extra_joints.items()},
+        **{f"smpl_{k}": v for k, v in body_fit.items()},
     }
 
 
@@ -108,11 +121,14 @@ def run_demo(
     smooth_sigma: float = 2.0,
     save_objs: bool = False,
     save_animation: bool = True,
+    regressors: Mapping[str, np.ndarray] | None = None,
+    fit_body: BodyFitFn | None = None,
     draw: DrawFn | None = None,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Every stage, then the outputs: ``track_NNN.npz``, ``meshes/track_NNN/FFFFFF.obj`` (save_objs),
-    ``animation.glb`` (save_animation) and ``overlay.mp4`` (when ``draw`` is given)."""
+    ``animation.glb`` (save_animation) and ``overlay.mp4`` (when ``draw`` is given). ``fit_body`` (when
+    given) fits body-model parameters to each track's meshes."""
     timer = StageTimer()
     info = source.info
     tracks = find_people(source, backend, iou_threshold, max_gap, timer)
@@ -144,14 +160,19 @@ def run_demo(
                     f"track {track.track_id}: every keypoint has confidence 0; no camera can be fitted"
                 )
             cams.append(fit_camera(pred.joints, kp, conf, info.width, info.height, focal, smooth_sigma))
-    result = DemoResult(tracks, preds, cams, skipped, timer)
+    body_fits: list[Mapping[str, np.ndarray]] = [{} for _ in tracks]
+    if fit_body is not None:
+        with timer.stage("smpl fit", frames=sum(len(t) for t in tracks)):
+            body_fits = [fit_body(pred.vertices) for pred in preds]
+    result = DemoResult(tracks, preds, cams, skipped, timer, body_fits)
     out_dir = Path(out_dir)
     with staged_dir(out_dir) as stage:
         with timer.stage("export", frames=sum(len(t) for t in tracks)):
             meshes = []
-            for track, pred, cam in zip(tracks, preds, cams, strict=True):
+            for track, pred, cam, fit in zip(tracks, preds, cams, body_fits, strict=True):
                 name = f"track_{track.track_id:03d}"
-                arrays = track_arrays(track, pred, cam, info.fps, (info.width, info.height))
+                size = (info.width, info.height)
+                arrays = track_arrays(track, pred, cam, info.fps, size, regressors or {}, fit)
                 save_npz(stage / f"{name}.npz", arrays)
                 verts_cam = pred.vertices + cam.translation[:, None].astype(np.float32)
                 meshes.append(MeshAnimation(name, verts_cam, (track.frame_ids - info.start) / info.fps))
