@@ -14,25 +14,29 @@ from lib import metrics
 from lib.constants import JOINT_SETS
 from lib.eval.protocols import MM_PER_M, evaluate_mesh_sequences
 
-TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid")
+TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid", "pose3d_h36m", "pose3d_h36m_valid")
 
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device) -> dict:
-    """Run ``model`` over ``loader`` in order; concatenate predictions, targets and video ids on the CPU."""
+    """Run ``model`` over ``loader`` in order; concatenate predictions, targets, video ids and target
+    frame numbers (N,) on the CPU."""
     model.eval()
-    parts: dict[str, list] = {"video": []}
+    parts: dict[str, list] = {"video": [], "frame": []}
     for batch in loader:
-        out = model(batch["pose2d"].to(device), batch["img_feat"].to(device))
-        preds = (
-            {"pred_pose3d": out}
-            if isinstance(out, Tensor)
-            else {f"pred_{k}": v for k, v in out._asdict().items()}
-        )
+        preds = prediction_dict(model(batch["pose2d"].to(device), batch["img_feat"].to(device)))
         for key, value in [*preds.items(), *((k, batch[k]) for k in TARGET_KEYS if k in batch)]:
             parts.setdefault(key, []).append(value.float().cpu())
         parts["video"].extend(batch["video"])
+        parts["frame"].append(batch["frame"])
     return {k: v if k == "video" else torch.cat(v) for k, v in parts.items()}
+
+
+def prediction_dict(output: Tensor | tuple) -> dict[str, Tensor]:
+    """The model's output by name: 'pred_pose3d' (stage 1), or 'pred_mesh', 'pred_joints', 'pred_pose3d'."""
+    if isinstance(output, Tensor):
+        return {"pred_pose3d": output}
+    return {f"pred_{k}": v for k, v in output._asdict().items()}
 
 
 def pose_metrics(pred: Tensor, gt: Tensor, videos: list, root: int) -> dict[str, float]:
