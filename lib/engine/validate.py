@@ -1,4 +1,5 @@
-"""Validation during training: predict every window of a loader and score it with the protocols.
+"""Validation during training: predict every window of a loader and score it with the protocols; render
+one fixed window's mesh for TensorBoard.
 
 Shapes: N windows (one target frame each), J joints, V vertices.
 """
@@ -7,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import default_collate
 
 from lib import metrics
 from lib.constants import JOINT_SETS
+from lib.eval.mesh_view import compare_meshes
 from lib.eval.protocols import MM_PER_M, evaluate_mesh_sequences
 
 TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid", "pose3d_h36m", "pose3d_h36m_valid")
+PREVIEW_HEIGHT = 256  # pixels of the validation mesh image (kept small: it is rendered every validation)
 
 
 @torch.no_grad()
@@ -87,3 +92,25 @@ def make_validator(
         return score(predictions, joint_set, smpl_regressor, h36m_regressor, mode)
 
     return validate
+
+
+def make_preview(
+    dataset: torch.utils.data.Dataset, faces: Tensor, device: torch.device, index: int | None = None
+) -> Callable[[nn.Module], np.ndarray]:
+    """model -> (PREVIEW_HEIGHT, W, 3) uint8 RGB image of its mesh for one fixed window of ``dataset``
+    (the middle one by default) next to the ground truth; the training mode is restored after."""
+    item = default_collate([dataset[len(dataset) // 2 if index is None else index]])
+    caption = f"{item['video'][0]} frame {int(item['frame'][0])}"
+    faces_np = faces.cpu().numpy()
+
+    @torch.no_grad()
+    def preview(model: nn.Module) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        mesh = prediction_dict(model(item["pose2d"].to(device), item["img_feat"].to(device)))["pred_mesh"]
+        model.train(was_training)
+        image = compare_meshes(mesh[0].float().cpu().numpy(), item["mesh"][0].numpy(), faces_np,
+                               height=PREVIEW_HEIGHT, caption=caption)  # fmt: skip
+        return np.ascontiguousarray(image[..., ::-1])  # OpenCV's BGR -> TensorBoard's RGB
+
+    return preview
