@@ -5,8 +5,10 @@
 
 Every frame of every test video is predicted (windows padded at the video ends). Metrics are in mm
 (ACCEL in mm/frame^2) under EVAL.PROTOCOL ('full' by default, 'official' reproduces the official code).
-Writes config.yaml and metrics.json to OUTPUT_DIR/EXPERIMENT/<timestamp>/ and prints a table; with
-EVAL.MEAN_BASELINE it also scores a trivial predictor (the mean training target) for reference.
+Writes to OUTPUT_DIR/EXPERIMENT/<timestamp>/: config.yaml, metrics.json, predictions_<dataset>.npz
+(every frame's prediction and target, see lib/eval/predictions.py), per_sequence.csv, report.md,
+plots/*.png and tensorboard/ (lib/eval/report.py), and prints a table; with EVAL.MEAN_BASELINE it also
+scores a trivial predictor (the mean training target) for reference.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from lib.engine import build as B
 from lib.engine.distributed import DistEnv, resolve_device
 from lib.engine.run_dir import create_run_dir
 from lib.engine.validate import predict, score
+from lib.eval.predictions import prediction_record, save_predictions
+from lib.eval.report import METRIC_ORDER, EvalReport
 from lib.io import write_text_atomic
 from lib.models.build import build_model
 from lib.models.weights import load_model_weights
-
-METRIC_ORDER = ("MPJPE", "PA-MPJPE", "PVE", "ACCEL")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,20 +47,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_model_weights(model, checkpoint)
     model.to(env.device).eval()
     run_dir = create_run_dir(cfg)
-    results = {name: evaluate_dataset(cfg, name, model, assets, env) for name in cfg.DATA.TEST_LIST}
-    report = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}
-    write_text_atomic(run_dir / "metrics.json", json.dumps(report, indent=2))
-    print(format_table(report))
-    print(f"wrote {run_dir / 'metrics.json'}")
+    report = EvalReport(run_dir, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
+    results = {}
+    for name in cfg.DATA.TEST_LIST:
+        results[name], record = evaluate_dataset(cfg, name, model, assets, env)
+        save_predictions(run_dir / f"predictions_{name}.npz", record, vertices=cfg.EVAL.SAVE_VERTICES)
+        report.add(name, results[name], record)
+    summary = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}
+    write_text_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2))
+    report.write()
+    print(format_table(summary))
+    print(f"wrote {run_dir}: metrics.json, report.md, per_sequence.csv, predictions_*.npz, plots/")
     return 0
 
 
-def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) -> dict:
+def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) -> tuple[dict, dict]:
+    """metrics.json's entry of one dataset, and its predictions record."""
     loader = B.build_loader(cfg, "test", [name], assets, env)
     start = time.perf_counter()
     predictions = predict(model, loader, env.device)
     seconds = time.perf_counter() - start
     regressors = (cfg.MODEL.INPUT_JOINT_SET, assets.regressors["smpl24"], assets.regressors["h36m17"])
+    record = prediction_record(predictions, *regressors, cfg.EVAL.PROTOCOL)
     result = {
         "frames": len(predictions["video"]),
         "frames_per_s": len(predictions["video"]) / seconds,
@@ -68,7 +78,7 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
         means = mean_training_targets(cfg, name, assets, env)
         trivial = {**predictions, **{key: mean.expand_as(predictions[key]) for key, mean in means.items()}}
         result["mean_baseline"] = score(trivial, *regressors, cfg.EVAL.PROTOCOL)
-    return result
+    return result, record
 
 
 def mean_training_targets(cfg, name: str, assets: B.BodyAssets, env: DistEnv) -> dict[str, torch.Tensor]:

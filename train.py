@@ -6,7 +6,8 @@
 
 STAGE in the config selects stage 1 (pose stream) or stage 2 (full model, initialised from
 MODEL.POSE_CHECKPOINT). Outputs go to OUTPUT_DIR/EXPERIMENT/<timestamp>/: config.yaml, last.pth,
-best.pth (chosen on the validation split), epoch_NNN.pth, log.txt, metrics.csv, tensorboard/.
+best.pth (chosen on the validation split), epoch_NNN.pth, log.txt, metrics.csv, tensorboard/ (stage 2
+also logs one validation window's mesh next to its ground truth as an image).
 ``--resume`` continues a run exactly where its checkpoint left off, in the same folder, with the
 run's saved config (command-line overrides still apply, e.g. TRAIN.EPOCHS to extend it).
 """
@@ -27,7 +28,7 @@ from lib.engine.distributed import init_distributed, seed_everything, shutdown_d
 from lib.engine.logger import RunLogger
 from lib.engine.run_dir import LATEST, create_run_dir
 from lib.engine.trainer import Trainer
-from lib.engine.validate import make_validator
+from lib.engine.validate import make_preview, make_validator
 
 
 def resume_path(cfg, resume: str | None) -> Path | None:
@@ -72,10 +73,12 @@ def train(cfg, env, checkpoint_path: Path | None) -> None:
     loss_fn = B.build_loss_fn(
         cfg, assets.faces.to(env.device), B.target_regressor(cfg, assets).to(env.device)
     )
-    validate = None
+    validate = preview = None
     if val_loader is not None:
         validate = make_validator(val_loader, env.device, cfg.MODEL.INPUT_JOINT_SET,
                                   assets.regressors["smpl24"], assets.regressors["h36m17"])  # fmt: skip
+        if cfg.STAGE == "mesh" and env.is_main:
+            preview = make_preview(val_loader.dataset, assets.faces, env.device)
     trainer = Trainer(
         model=model,
         optimizer=optimizer,
@@ -83,6 +86,7 @@ def train(cfg, env, checkpoint_path: Path | None) -> None:
         loss_fn=loss_fn,
         loader=train_loader,
         validate=validate,
+        preview=preview,
         logger=logger,
         run_dir=run_dir,
         settings=B.train_settings(cfg),

@@ -205,6 +205,7 @@ _C.EVAL.BATCH_SIZE = 64
 _C.EVAL.PROTOCOL = "full"  # 'full' (corrected, every frame) or 'official' (reproduces the official code)
 _C.EVAL.CHECKPOINT = ""
 _C.EVAL.MEAN_BASELINE = False  # also score the mean training target of each test dataset, for reference
+_C.EVAL.SAVE_VERTICES = True  # predictions_<dataset>.npz keeps both meshes (float16, ~83 KB a frame)
 
 # ---------------------------------------------------------------------------------------------------
 # Demo

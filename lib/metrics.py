@@ -86,14 +86,17 @@ def pa_mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
     return pa_point_errors(pred, gt).mean()
 
 
+def acceleration(points: Tensor) -> Tensor:
+    """Second finite difference per interior frame of one sequence. points: (L, P, 3) -> (L-2, P, 3)."""
+    return points[:-2] - 2 * points[1:-1] + points[2:]
+
+
 def accel_error(pred: Tensor, gt: Tensor) -> Tensor:
     """Acceleration error of one sequence, per interior frame. pred, gt: (L, J, 3) -> (L-2,).
 
     Sequences shorter than 3 frames give an empty tensor.
     """
-    accel_pred = pred[:-2] - 2 * pred[1:-1] + pred[2:]
-    accel_gt = gt[:-2] - 2 * gt[1:-1] + gt[2:]
-    return point_errors(accel_pred, accel_gt).mean(dim=-1)
+    return point_errors(acceleration(pred), acceleration(gt)).mean(dim=-1)
 
 
 def sequence_spans(seq_ids: Sequence[Hashable] | Tensor) -> list[tuple[int, int]]:

@@ -1,4 +1,5 @@
-"""End to end: both stages train on the tiny synthetic dataset, resume is bitwise exact, torchrun agrees."""
+"""End to end: both stages train on the tiny synthetic dataset (stage 2 logs a validation mesh image),
+resume is bitwise exact, torchrun agrees."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
 from lib.config import get_cfg
@@ -70,6 +72,17 @@ def test_two_stages_train_and_write_their_outputs(opts):
     assert checkpoint["epoch"] == 2 and "pose_mesh_coevo.upsample_conv.weight" in checkpoint["model"]
     with open(mesh_run / "metrics.csv") as f:
         assert {"PVE", "MPJPE"} <= {r["metric"] for r in csv.DictReader(f)}
+    images = tensorboard_images(mesh_run)  # the mesh of one validation window, at every validation
+    assert [(e.step, e.height) for e in images["val/mesh"]] == [(checkpoint["iteration"] // 2, 256),
+                                                                (checkpoint["iteration"], 256)]  # fmt: skip
+    assert not tensorboard_images(pose_run)
+
+
+def tensorboard_images(run_dir: Path) -> dict[str, list]:
+    """Every image event of a run's TensorBoard folder by tag."""
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    return {tag: events.Images(tag) for tag in events.Tags()["images"]}
 
 
 def test_interrupted_run_resumes_bitwise_exactly(opts):

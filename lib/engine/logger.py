@@ -52,6 +52,7 @@ class RunLogger:
                 csv.writer(f).writerows([epoch, iteration, split, k, f"{v:.6g}"] for k, v in values.items())
 
     def image(self, tag: str, image_hwc: np.ndarray, iteration: int) -> None:
+        """Log an (H, W, 3) uint8 RGB image to TensorBoard."""
         if self.enabled:
             self.writer.add_image(tag, image_hwc, iteration, dataformats="HWC")
 

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -59,6 +60,7 @@ class Trainer:
         loss_fn: LossFn,
         loader: torch.utils.data.DataLoader,
         validate: Callable[[nn.Module], dict[str, float]] | None,
+        preview: Callable[[nn.Module], np.ndarray] | None = None,
         logger: RunLogger,
         run_dir: Path | None,
         settings: TrainSettings,
@@ -70,6 +72,7 @@ class Trainer:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.loss_fn, self.loader, self.validate = loss_fn, loader, validate
         self.logger, self.run_dir, self.settings = logger, run_dir, settings
+        self.preview = preview  # model -> RGB image logged at every validation
         self.device, self.config_text = device, config_text
         self.rank, self.world_size = rank, world_size
         self.state = TrainState()
@@ -169,6 +172,8 @@ class Trainer:
         self.logger.scalars("val", metrics, self.state.iteration, self.state.epoch, csv_too=True)
         summary = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
         self.logger.info(f"epoch {self.state.epoch} validation: {summary}")
+        if self.preview is not None:  # the bare network: a DDP forward on one rank could wait for the others
+            self.logger.image("val/mesh", self.preview(unwrap(self.model)), self.state.iteration)
         value = metrics.get(self.settings.select_metric, math.inf)
         if value < self.state.best:
             self.state.best = value
