@@ -1,6 +1,5 @@
 """Demo exports read back: npz, obj, the animated glb (own reader, and pygltflib when installed)."""
 
-
 import numpy as np
 import pytest
 
