@@ -236,7 +236,7 @@ _C.DEMO.MASK_MAX_SIDE = 512  # pixels: person masks are kept at most this large 
 _C.DEMO.SPIN_CHECKPOINT = "data/base_data/spin_model_checkpoint.pth.tar"  # 'spin': SPIN HMR weights (user's)
 _C.DEMO.SPIN_BOX_SCALE = 1.1  # 'spin': crop side / keypoint-box diagonal, as the official demo
 _C.DEMO.FIT_SMPL = True  # fit SMPL pose and shape to the predicted meshes (needs the body model files)
-_C.DEMO.SMPL_FIT_ITERS = 100  # optimisation steps of the SMPL fit (all frames of a track at once)
+_C.DEMO.SMPL_FIT_ITERS = 4  # Gauss-Newton steps of the SMPL fit (all frames of a track at once)
 _C.DEMO.OVERLAY_MAX_SIDE = 960  # pixels: the overlay video is downscaled to at most this side; 0: full size
 _C.DEMO.SIDE_VIEW = False  # add a panel with the meshes seen from the side (turned 90 degrees about y)
 
