@@ -76,7 +76,8 @@ def train(cfg, env, checkpoint_path: Path | None) -> None:
     validate = preview = None
     if val_loader is not None:
         validate = make_validator(val_loader, env.device, cfg.MODEL.INPUT_JOINT_SET,
-                                  assets.regressors["smpl24"], assets.regressors["h36m17"])  # fmt: skip
+                                  assets.regressors["smpl24"], assets.regressors["h36m17"],
+                                  dataset=cfg.DATA.VAL_LIST[0])  # fmt: skip
         if cfg.STAGE == "mesh" and env.is_main:
             preview = make_preview(val_loader.dataset, assets.faces, env.device)
     trainer = Trainer(

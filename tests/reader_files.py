@@ -37,8 +37,15 @@ class LinearBody:
         return verts + transl[:, None]
 
     def numpy(self, pose, betas, transl, gender: str = "neutral") -> np.ndarray:
-        as_t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
-        return self.vertices(as_t(pose), as_t(betas), as_t(transl), gender)[0].numpy()
+        return body_vertices(self, pose, betas, transl, gender)
+
+
+def body_vertices(body, pose, betas, transl, gender: str = "neutral") -> np.ndarray:
+    """(6890, 3) vertices of one parameter set through any body model with ``vertices`` (the data code's
+    BodyModel protocol): LinearBody or the generated SMPL body."""
+    as_t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
+    with torch.no_grad():
+        return body.vertices(as_t(pose), as_t(betas), as_t(transl), gender)[0].numpy()
 
 
 def regressor(seed: int, joints: int = 17) -> torch.Tensor:
@@ -125,41 +132,54 @@ def write_pw3d(root: Path, split_file: str = "test", seed: int = 0) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Human3.6M: subject 9, one video (action 2, subaction 1, camera 1), frames 0..9 (every 2nd kept)
+# Human3.6M: subject 9, action 2, subaction 1, filmed by ``cameras`` (1-4 as the files number them), source
+# frames 0..frames-1 (every 2nd kept); frame 4's fit is far from the GT joints, frame 6 has no fit
 # ------------------------------------------------------------------------------------------------------
-H36M_CAMERA = {"R": [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], "t": [100.0, -200.0, 5000.0]}
+H36M_CAMERAS = {
+    1: {"R": [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], "t": [100.0, -200.0, 5000.0]},
+    4: {"R": [[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "t": [-50.0, 100.0, 5500.0]},
+}
 
 
-def write_h36m(root: Path, body: LinearBody, reg: torch.Tensor, seed: int = 0) -> dict:
+def h36m_image_name(camera: int, frame: int) -> str:
+    video = f"s_09_act_02_subact_01_ca_{camera:02d}"
+    return f"{video}/{video}_{frame + 1:06d}.jpg"
+
+
+def write_h36m(
+    root: Path, body, reg: torch.Tensor, seed: int = 0, cameras: tuple[int, ...] = (1,), frames: int = 10
+) -> dict:
+    """Files of one test subject; ``body`` is any body model with ``vertices`` and ``reg`` its H36M-17
+    regressor, so that the GT joints agree with the fits (the 25 mm fit check)."""
     rng = np.random.default_rng(seed)
     ann_dir = root / "annotations"
     images, anns, world, fits, cpn, truth = [], [], {}, {}, {}, {}
-    rotation, t_mm = np.array(H36M_CAMERA["R"]), np.array(H36M_CAMERA["t"])
-    for f in range(10):
-        name = f"s_09_act_02_subact_01_ca_01/s_09_act_02_subact_01_ca_01_{f + 1:06d}.jpg"
-        images.append(
-            {"id": f, "file_name": name, "width": 1000, "height": 1002, "subject": 9, "action_idx": 2,
-             "subaction_idx": 1, "frame_idx": f, "cam_idx": 1}
-        )  # fmt: skip
-        anns.append({"id": 50 + f, "image_id": f, "bbox": [0, 0, 100, 100]})
+    for f in range(frames):
         smpl = _smpl(rng)
         smpl["shape"] = (np.asarray(smpl["shape"]) * 0.5).tolist()
-        verts_world = body.numpy(smpl["pose"], smpl["shape"], smpl["trans"])
+        verts_world = body_vertices(body, smpl["pose"], smpl["shape"], smpl["trans"])
         joints_world = reg.numpy() @ verts_world * 1000.0  # mm, consistent with the fit
         if f == 4:
             joints_world = joints_world + rng.normal(size=joints_world.shape) * 100  # fit far from GT
         world.setdefault("2", {}).setdefault("1", {})[str(f)] = joints_world.tolist()
         if f != 6:
             fits.setdefault("2", {}).setdefault("1", {})[str(f)] = smpl
-        cpn[name] = rng.uniform(0, 1000, (17, 2)).tolist()
+        for cam in cameras:
+            name = h36m_image_name(cam, f)
+            images.append(
+                {"id": len(images), "file_name": name, "width": 1000, "height": 1002, "subject": 9,
+                 "action_idx": 2, "subaction_idx": 1, "frame_idx": f, "cam_idx": cam}
+            )  # fmt: skip
+            anns.append({"id": 50 + len(anns), "image_id": images[-1]["id"], "bbox": [0, 0, 100, 100]})
+            cpn[name] = rng.uniform(0, 1000, (17, 2)).tolist()
         truth[f] = {
             "joints_world": joints_world / 1000.0,
             "verts_world": verts_world,
-            "cpn": np.array(cpn[name]),
+            "cpn": np.array(cpn[h36m_image_name(cameras[0], f)]),
         }
     write_json(ann_dir / "Human36M_subject9_data.json", {"images": images, "annotations": anns})
-    camera = {**H36M_CAMERA, "f": [1145.0, 1144.0], "c": [512.0, 515.0]}
-    write_json(ann_dir / "Human36M_subject9_camera.json", {"1": camera})
+    cams = {str(c): {**H36M_CAMERAS[c], "f": [1145.0, 1144.0], "c": [512.0, 515.0]} for c in cameras}
+    write_json(ann_dir / "Human36M_subject9_camera.json", cams)
     write_json(ann_dir / "Human36M_subject9_joint_3d.json", world)
     write_json(ann_dir / "Human36M_subject9_SMPL_NeuralAnnot.json", fits)
     write_json(root / "Human36M_test_cpn_joint_2d.json", cpn)
@@ -169,29 +189,42 @@ def write_h36m(root: Path, body: LinearBody, reg: torch.Tensor, seed: int = 0) -
          "img_name": np.array([f"images/{images[i]['file_name']}" for i in order])},
         root / "h36m_test_imgfeat_db_concat.pt",
     )  # fmt: skip
-    return {"truth": truth, "R": rotation, "t": t_mm / 1000.0, "order": order}
+    first = H36M_CAMERAS[cameras[0]]
+    return {"truth": truth, "R": np.array(first["R"]), "t": np.array(first["t"]) / 1000.0, "order": order}
 
 
 # ------------------------------------------------------------------------------------------------------
-# MPI-INF-3DHP test: TS1 (2048x2048, 5 frames) and TS5 (1920x1080, 4 frames); one invalid frame
+# MPI-INF-3DHP test, TCMR's mpii3d_val_scale12_db.pt: sequence -> kept image numbers (0-based; a missing one
+# is a frame TCMR removed, which starts a new '_seg'), and the frames whose valid_i is 0
 # ------------------------------------------------------------------------------------------------------
-def write_mpii3d_test(root: Path, seed: int = 0) -> dict:
+MPII3D_TEST_FRAMES = {1: tuple(range(5)), 5: tuple(range(4))}  # TS1 2048x2048, TS5 1920x1080
+
+
+def mpii3d_test_image(sequence: int, frame: int) -> str:
+    return f"data/mpii_3d/mpi_inf_3dhp_test_set/TS{sequence}/imageSequence/img_{frame + 1:06d}.jpg"
+
+
+def write_mpii3d_test(
+    root: Path,
+    seed: int = 0,
+    frames: dict[int, tuple[int, ...]] = MPII3D_TEST_FRAMES,
+    invalid: tuple[tuple[int, int], ...] = ((1, 2),),
+) -> dict:
     rng = np.random.default_rng(seed)
-    vids = ["TS1"] * 5 + ["TS5"] * 4
-    frames = [*range(5), *range(4)]
-    names = [
-        f"mpi_inf_3dhp_test_set/{v}/imageSequence/img_{f + 1:06d}.jpg"
-        for v, f in zip(vids, frames, strict=True)
-    ]
-    n = len(vids)
+    rows = [(ts, f) for ts, kept in frames.items() for f in kept]
+    segments = {ts: np.cumsum(np.diff(kept, prepend=kept[0]) > 1) for ts, kept in frames.items()}
+    vid_names = [f"subj{ts}_seg{s}" for ts, kept in frames.items() for s in segments[ts]]
+    names = [mpii3d_test_image(ts, f) for ts, f in rows]
+    n = len(rows)
     joints2d = np.concatenate([rng.uniform(0, 1000, (n, 49, 2)), np.ones((n, 49, 1))], axis=-1).astype(
         np.float32
     )
     db = {
-        "vid_name": np.array(vids), "frame_id": np.array(frames), "img_name": np.array(names),
-        "joints2D": joints2d, "joints3D": rng.normal(size=(n, 49, 3)).astype(np.float32),
-        "bbox": np.zeros((n, 4), np.float32), "features": rng.normal(size=(n, FEAT_DIM)).astype(np.float32),
-        "valid_i": np.array([1, 1, 0, 1, 1, 1, 1, 1, 1]),
+        "vid_name": np.array(vid_names), "frame_id": np.array([f"img_{f + 1:06d}" for _, f in rows]),
+        "img_name": np.array(names), "joints2D": joints2d,
+        "joints3D": rng.normal(size=(n, 49, 3)).astype(np.float32), "bbox": np.zeros((n, 4), np.float32),
+        "features": rng.normal(size=(n, FEAT_DIM)).astype(np.float32),
+        "valid_i": np.array([[float(row not in invalid)] for row in rows]),  # (N, 1), as read from the .mat
     }  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
     joblib.dump(db, root / "mpii3d_val_scale12_db.pt")

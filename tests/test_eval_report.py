@@ -29,6 +29,7 @@ from lib.eval.predictions import (
     recompute_metrics,
     record_metrics,
     save_predictions,
+    scored_rows,
 )
 from lib.eval.report import CSV_FIELDS, PAPER_TABLE1, PROTOCOLS, EvalReport
 from lib.models.build import build_model
@@ -61,6 +62,10 @@ def make_record(vertices: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     return {
         "video": np.repeat(np.asarray(VIDEOS), FRAMES),
         "frame": np.tile(np.arange(100, 100 + FRAMES), len(VIDEOS)),
+        "segment": np.zeros(n, np.int64),
+        "camera_id": np.full(n, -1),
+        "frame_valid": np.ones(n, bool),
+        "dataset": np.asarray("3dpw"),
         "joint_set": np.asarray("h36m17"),
         "protocol": np.asarray("full"),
         "pred_pose3d": pred.astype(np.float32),
@@ -84,11 +89,22 @@ def record(body_in_camera_axes) -> dict[str, np.ndarray]:
 def report_3dpw(record, body_in_camera_axes, tmp_path_factory) -> Path:
     """A report of ``record`` as if it were 3DPW, under the official protocol."""
     run_dir = tmp_path_factory.mktemp("report_3dpw")
-    result = {"frames": len(record["video"]), "frames_per_s": 123.4, "metrics": record_metrics(record)}
+    result = result_entry(record, 123.4)
     report = EvalReport(run_dir, "official", "ckpt.pth", body_in_camera_axes[1])
     report.add("3dpw", result, record)
     report.write()
     return run_dir
+
+
+def result_entry(record: dict[str, np.ndarray], frames_per_s: float) -> dict:
+    """metrics.json's entry of a record, as eval.py writes it."""
+    return {
+        "selection": "every frame",
+        "frames": len(scored_rows(record)),
+        "frames_predicted": len(record["video"]),
+        "frames_per_s": frames_per_s,
+        "metrics": record_metrics(record),
+    }
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -127,7 +143,8 @@ def test_report_names_the_protocol_and_shows_the_papers_figures(report_3dpw):
     assert "protocol: **official**" in text and PROTOCOLS["official"] in text
     assert "| paper, Table 1 (PMCE) | 69.5 | 46.7 | 84.8 | 6.5 |" in text
     assert PAPER_TABLE1["3dpw"] == {"MPJPE": 69.5, "PA-MPJPE": 46.7, "PVE": 84.8, "ACCEL": 6.5}
-    assert f"{len(VIDEOS) * FRAMES} frames, inference 123.4 frames/s" in text
+    frames = len(VIDEOS) * FRAMES
+    assert f"Frames: every frame; {frames - 1} scored of {frames} predicted, inference 123.4 frames/s" in text
     worst_first = text.index("### Worst sequences")
     assert text.index("sit_d", worst_first) < text.index("walk_a", worst_first)
     for kind in ("error_over_time", "error_per_joint", "acceleration", "worst_frames"):
@@ -138,7 +155,7 @@ def test_report_names_the_protocol_and_shows_the_papers_figures(report_3dpw):
 def test_stage1_record_reports_the_pose_stream_without_mesh_parts(record, body_in_camera_axes, tmp_path):
     stage2_only = ("pred_joints", *VERTEX_KEYS)
     pose_only = {k: v for k, v in record.items() if "mesh" not in k and k not in stage2_only}
-    result = {"frames": len(record["video"]), "frames_per_s": 50.0, "metrics": record_metrics(pose_only)}
+    result = result_entry(pose_only, 50.0)
     assert set(result["metrics"]) == {"MPJPE", "PA-MPJPE", "ACCEL"}
     report = EvalReport(tmp_path, "full", "pose.pth", body_in_camera_axes[1])
     report.add("3dpw", result, pose_only)

@@ -89,8 +89,9 @@ def test_mpi_inf_3dhp_test_real_image_size_and_valid_flags(tmp_path):
     np.testing.assert_allclose(
         ts5["pose2d"][2, 0].numpy(), [xy[0] / 1920 * 2 - 1, xy[1] / 1920 * 2 - 1080 / 1920], atol=1e-5
     )
-    assert items[("TS1", 2)]["pose3d_h36m_valid"].sum() == 0  # valid_i = 0
-    assert items[("TS1", 1)]["pose3d_h36m_valid"].all()
+    invalid = items[("TS1", 2)]  # valid_i = 0: flagged, its annotation kept for the official protocol
+    assert not invalid["frame_valid"] and invalid["pose3d_h36m_valid"].all()
+    assert items[("TS1", 1)]["frame_valid"] and items[("TS1", 1)]["pose3d_h36m_valid"].all()
     assert all(item["mesh_valid"] == 0 for item in items.values())  # no meshes for the test set
     j3d = db["joints3D"][0]
     np.testing.assert_allclose(

@@ -63,6 +63,17 @@ def test_official_windows_other_cases():
     assert official_windows(15, 16)[0].shape == (0, 16)  # shorter than T: skipped
 
 
+def test_official_mesh_windows_drop_targets_without_a_fit_before_match_vibe():
+    ok = np.ones(40, dtype=bool)
+    ok[10] = False
+    np.testing.assert_array_equal(official_windows(40, 16, target_ok=ok)[1], np.delete(np.arange(8, 25), 2))
+    ok[24] = False  # the window ending on VIBE's last chunk frame is gone: the official loop keeps the tail
+    expected = [t for t in range(8, 33) if t not in (10, 24)]
+    np.testing.assert_array_equal(official_windows(40, 16, target_ok=ok)[1], expected)
+    table = build_window_table(np.zeros(40), np.arange(40), 16, pad_mode="replicate", target_ok=ok)
+    assert len(table) == 40  # padded modes predict every frame
+
+
 def test_segment_video_splits_at_gaps():
     parts = segment_video(np.array([0, 1, 2, 5, 6, 9]), max_gap=1)
     assert [p.tolist() for p in parts] == [[0, 1, 2], [3, 4], [5]]

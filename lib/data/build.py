@@ -50,6 +50,7 @@ def build_dataset(
     body_model: BodyModel,
     regressors: Mapping[str, Tensor],
     device: str | torch.device = "cpu",
+    pad_mode: str | None = None,
 ) -> VideoDataset:
     """The items of dataset ``name`` ('3dpw', 'h36m', 'mpi_inf_3dhp', 'coco', 'mpii'), split
     ('train', 'val', 'test').
@@ -59,6 +60,8 @@ def build_dataset(
         regressors: (J, 6890) joint regressors by joint set; 'h36m17' is required, 'coco17' is needed
             where a dataset lacks COCO joints (COCO, MPII).
         device: where the body model runs while filling the mesh cache.
+        pad_mode: the window mode, DATA.PAD_MODE when None (eval.py passes its protocol's). 'official'
+            in stage 'mesh' also drops the windows whose target has no SMPL fit, as the official code.
     """
     if name not in READERS:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(READERS)}")
@@ -82,14 +85,16 @@ def build_dataset(
         noise=build_noise(cfg) if detector == "gt_noise" else None,
         seed=cfg.SEED,
     )
+    pad_mode = "replicate" if table.static else pad_mode or cfg.DATA.PAD_MODE
     windows = build_window_table(
         table.video,
         table.frame,
         seq_len=cfg.MODEL.SEQ_LEN,
         stride=cfg.DATA.STRIDE,
         target_index=cfg.MODEL.TARGET_INDEX,
-        pad_mode="replicate" if table.static else cfg.DATA.PAD_MODE,
+        pad_mode=pad_mode,
         max_gap=cfg.DATA.MAX_FRAME_GAP,
+        target_ok=table.smpl.valid if cfg.STAGE == "mesh" and table.smpl is not None else None,
     )
     return VideoDataset(table, windows, spec, meshes, mesh_valid, regressors)
 

@@ -72,7 +72,8 @@ class FrameTable:
     joints3d_valid: dict[str, np.ndarray] = field(default_factory=dict)  # joint set -> (N, J) bool
     smpl: SmplParams | None = None
     camera: np.ndarray | None = None  # (N, 4) fx, fy, cx, cy in pixels; NaN where unknown
-    frame_valid: np.ndarray | None = None  # (N,) bool, the dataset's own valid-frame flag
+    camera_id: np.ndarray | None = None  # (N,) int camera index as the dataset numbers it; -1 where unknown
+    frame_valid: np.ndarray | None = None  # (N,) bool, the dataset's own valid-frame flag (for the protocols)
     ann_id: np.ndarray | None = None  # (N,) int annotation id, where the dataset has one
     image_id: np.ndarray | None = None  # (N,) int image id, where the dataset has one
     static: bool = False  # single images: every row is its own one-frame video, repeated over T
@@ -84,6 +85,8 @@ class FrameTable:
             self.frame_valid = np.ones(n, dtype=bool)
         if self.camera is None:
             self.camera = np.full((n, 4), np.nan, dtype=np.float32)
+        if self.camera_id is None:
+            self.camera_id = np.full(n, -1, dtype=np.int64)
         for key, value in self._row_arrays():
             if len(value) != n:
                 raise ValueError(f"{self.name}: {key} has {len(value)} rows, the table has {n}")
@@ -97,6 +100,7 @@ class FrameTable:
         yield "image_name", self.image_name
         yield "feature_row", self.feature_row
         yield "camera", self.camera
+        yield "camera_id", self.camera_id
         yield "frame_valid", self.frame_valid
         for name, kp in {**self.gt2d, **self.detections}.items():
             yield f"2D '{name}'", kp.xy
@@ -134,6 +138,7 @@ class FrameTable:
             joints3d_valid={k: v[keep] for k, v in self.joints3d_valid.items()},
             smpl=smpl,
             camera=self.camera[keep],
+            camera_id=self.camera_id[keep],
             frame_valid=self.frame_valid[keep],
             ann_id=None if self.ann_id is None else self.ann_id[keep],
             image_id=None if self.image_id is None else self.image_id[keep],

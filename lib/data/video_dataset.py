@@ -19,11 +19,13 @@ the root = the Human3.6M-17 pelvis (the official convention):
 * ``pose3d_h36m`` (17, 3) Human3.6M-17 and ``pose3d_h36m_valid`` (17,) 0/1.
 
 A target the dataset does not have is zeros with validity 0. Joints come from the dataset's 3D
-annotations where it has them, else from the mesh through the joint regressors.
+annotations where it has them, else from the mesh through the joint regressors. Targets stay as
+annotated on frames the dataset flags invalid: whether those count is the evaluation protocol's choice.
 
-Metadata: ``dataset`` (str), ``video`` (str), ``frame`` (int, target frame number), ``index`` (int,
-window), ``image_size`` (2,) (w, h) of the target frame, ``camera`` (4,) (fx, fy, cx, cy), NaN where
-unknown.
+Metadata of the target frame: ``dataset`` (str), ``video`` (str), ``frame`` (int, frame number),
+``segment`` (int, gap-free segment of the video, ``WindowTable.segment``), ``index`` (int, window),
+``image_size`` (2,) (w, h), ``camera`` (4,) (fx, fy, cx, cy), NaN where unknown, ``camera_id`` (int,
+the dataset's camera index, -1 where unknown) and ``frame_valid`` (bool, the dataset's valid-frame flag).
 
 Static datasets (COCO, MPII) are one-frame videos: their windows repeat the image T times (pose and
 feature); with 'gt_noise' the noise is drawn over the T repeated frames like for a video.
@@ -146,7 +148,7 @@ class VideoDataset(Dataset):
         self.spec = spec
         self.source = resolve_source(table, spec)
         self.meshes = meshes
-        self.mesh_valid = mesh_valid & table.frame_valid
+        self.mesh_valid = mesh_valid
         self.regressors = {k: v.detach().float().cpu() for k, v in regressors.items()}
         self.epoch = 0
 
@@ -170,9 +172,12 @@ class VideoDataset(Dataset):
             "dataset": table.name,
             "video": str(table.video[row]),
             "frame": int(table.frame[row]),
+            "segment": int(self.windows.segment[index]),
             "index": index,
             "image_size": torch.from_numpy(table.image_size[row].astype(np.float32)),
             "camera": torch.from_numpy(table.camera[row].astype(np.float32)),
+            "camera_id": int(table.camera_id[row]),
+            "frame_valid": bool(table.frame_valid[row]),
         }
         return item
 
@@ -214,7 +219,7 @@ class VideoDataset(Dataset):
         """Absolute (J, 3) joints of a row and (J,) validity: annotated, else regressed from the mesh."""
         table = self.table
         if joint_set in table.joints3d:
-            valid = table.joints3d_valid[joint_set][row] & table.frame_valid[row]
+            valid = table.joints3d_valid[joint_set][row]
             return table.joints3d[joint_set][row].astype(np.float32), valid.copy()
         regressor = self.regressors.get(SOURCE_JOINT_SET.get(joint_set, joint_set))
         num = 19 if joint_set == "coco19" else 17

@@ -10,7 +10,8 @@ with ``stride = 1`` every frame is the target of exactly one window, including v
 
 ``'official'`` reproduces the official code instead (TCMR's ``split_into_chunks``): no padding, videos
 shorter than ``T`` skipped, no gap detection, and the "match_vibe" truncation of the tail whenever
-``stride != T`` (see :func:`official_windows`). Its first and last ``T // 2`` frames are never targets.
+``stride != T`` (see :func:`official_windows`). Its first and last ``T // 2`` frames are never targets;
+the mesh variant (``split_into_chunks_mesh``) also drops windows whose target has no SMPL fit.
 
 Everything here is pure numpy and works on frame *indices*; readers gather the frames themselves.
 """
@@ -110,15 +111,20 @@ def make_windows(
 
 
 def official_windows(
-    num_frames: int, seq_len: int, stride: int = 1, target_index: int | None = None
+    num_frames: int,
+    seq_len: int,
+    stride: int = 1,
+    target_index: int | None = None,
+    target_ok: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The official window set of one video (``view_as_windows`` + "match_vibe"), for comparisons.
+    """The official window set of one video (``view_as_windows`` + "match_vibe").
 
     Windows start at ``0, stride, 2 * stride, ...`` and never leave the video; a video shorter than
-    ``seq_len`` has none. When ``stride != seq_len`` the windows after the one that ends on the last frame
-    of VIBE's 16-frame chunking (frame ``16 * (N // 16) - 1``) are dropped; if no window ends there the
-    set is kept whole, as in the official loop. For T = 16 this keeps the starts in
-    ``[0, 16 * (N // 16) - 16]``.
+    ``seq_len`` has none. ``target_ok`` (N,) bool drops the windows whose target frame is False (the
+    official mesh chunking: no SMPL fit). When ``stride != seq_len`` the windows after the one that ends
+    on the last frame of VIBE's 16-frame chunking (frame ``16 * (N // 16) - 1``) are then dropped; if no
+    remaining window ends there the set is kept whole, as in the official loop. For T = 16 this keeps the
+    starts in ``[0, 16 * (N // 16) - 16]``.
 
     Returns:
         indices: (W, T) int frame indices (W may be 0); targets: (W,) int, ``indices[:, target_index]``.
@@ -131,6 +137,8 @@ def official_windows(
     if num_frames < seq_len:
         return np.zeros((0, seq_len), dtype=np.int64), np.zeros(0, dtype=np.int64)
     indices = sliding_window_view(np.arange(num_frames), seq_len)[::stride]
+    if target_ok is not None:
+        indices = indices[np.asarray(target_ok, dtype=bool)[indices[:, target_index]]]
     if stride != seq_len:
         last_vibe_frame = _VIBE_CHUNK * (num_frames // _VIBE_CHUNK) - 1
         hits = np.flatnonzero(indices[:, -1] == last_vibe_frame)
@@ -147,6 +155,7 @@ def build_window_table(
     target_index: int | None = None,
     pad_mode: str = "replicate",
     max_gap: int = 1,
+    target_ok: np.ndarray | None = None,
 ) -> WindowTable:
     """Windows of every video of a dataset stored as flat per-frame arrays.
 
@@ -158,6 +167,8 @@ def build_window_table(
         pad_mode: 'replicate' or 'reflect' (padded windows per gap-free segment, every frame a target
             when stride is 1) or 'official' (the official set: whole videos, no gap split, no padding).
         max_gap: frame-id jump above which a video is split into segments (ignored by 'official').
+        target_ok: (N,) bool, rows that may be an 'official' window's target (see
+            :func:`official_windows`); ignored by the padded modes, where every frame is a target.
     """
     video_ids, frame_ids = np.asarray(video_ids), np.asarray(frame_ids)
     if video_ids.shape != frame_ids.shape or video_ids.ndim != 1 or len(video_ids) == 0:
@@ -173,10 +184,9 @@ def build_window_table(
     inverse = rank[inverse.reshape(-1)]
     rows = np.lexsort((frame_ids, inverse))  # grouped by video, each video sorted by frame id
     per_video = np.split(rows, np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1])
-    parts = [
-        _video_windows(v, video_rows, frame_ids[video_rows], seq_len, stride, target_index, pad_mode, max_gap)
-        for v, video_rows in enumerate(per_video)
-    ]
+    ok = np.ones(len(video_ids), dtype=bool) if target_ok is None else np.asarray(target_ok, dtype=bool)
+    settings = (seq_len, stride, target_index, pad_mode, max_gap)
+    parts = [_video_windows(v, r, frame_ids[r], ok[r], *settings) for v, r in enumerate(per_video)]
     video, segment, indices = (np.concatenate(column) for column in zip(*parts, strict=True))
     target = indices[:, resolve_target_index(seq_len, target_index)]
     return WindowTable(names[order], video, segment, indices, target)
@@ -186,6 +196,7 @@ def _video_windows(
     video: int,
     rows: np.ndarray,
     frame_ids: np.ndarray,
+    target_ok: np.ndarray,
     seq_len: int,
     stride: int,
     target_index: int | None,
@@ -195,7 +206,7 @@ def _video_windows(
     """(W,) video, (W,) segment and (W, T) row indices of one video whose ``rows`` are sorted by frame."""
     if pad_mode == "official":
         segments = [np.arange(len(rows))]
-        windows = [official_windows(len(rows), seq_len, stride, target_index)[0]]
+        windows = [official_windows(len(rows), seq_len, stride, target_index, target_ok)[0]]
     else:
         segments = segment_video(frame_ids, max_gap)
         windows = [make_windows(len(s), seq_len, stride, target_index, pad_mode)[0] for s in segments]

@@ -6,9 +6,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 from yacs.config import CfgNode
 
 from lib.body.build import build_body_model, build_coarse_mesh_from_cfg
@@ -20,6 +21,7 @@ from lib.data.build import build_dataset
 from lib.data.sampling import build_sampler
 from lib.engine.distributed import DistEnv
 from lib.engine.trainer import TrainSettings
+from lib.eval.selection import protocol_cameras
 from lib.losses import LossWeights, mesh_losses, pose_losses
 from lib.models.build import build_model
 from lib.models.weights import load_model_weights
@@ -136,6 +138,31 @@ def build_loader(
     sampler = build_sampler(cfg, [len(d) for d in datasets], env.rank, env.world_size)
     return DataLoader(ConcatDataset(datasets), batch_size=cfg.TRAIN.BATCH_SIZE // env.world_size,
                       sampler=sampler, num_workers=cfg.DATA.WORKERS)  # fmt: skip
+
+
+def protocol_pad_mode(cfg: CfgNode) -> str:
+    """The test windows follow EVAL.PROTOCOL alone: 'official' the official set (DATA.PAD_MODE is not
+    consulted), 'full' every frame, padded by DATA.PAD_MODE."""
+    if cfg.EVAL.PROTOCOL == "official":
+        return "official"
+    if cfg.DATA.PAD_MODE == "official":
+        raise ConfigError(
+            "EVAL.PROTOCOL full predicts every frame, but DATA.PAD_MODE official leaves the video ends "
+            "out: set DATA.PAD_MODE replicate (or reflect), or EVAL.PROTOCOL official"
+        )
+    return cfg.DATA.PAD_MODE
+
+
+def build_test_loader(cfg: CfgNode, name: str, assets: BodyAssets) -> DataLoader:
+    """The test windows of dataset ``name`` that EVAL.PROTOCOL predicts, in order (lib/eval/selection.py):
+    its window set (``protocol_pad_mode``) and, of those, the windows whose target camera it evaluates."""
+    dataset = build_dataset(
+        cfg, name, "test", assets.body_model, assets.regressors, pad_mode=protocol_pad_mode(cfg)
+    )
+    cameras = dataset.table.camera_id[dataset.windows.target]
+    windows = np.flatnonzero(protocol_cameras(name, cfg.EVAL.PROTOCOL, cameras))
+    return DataLoader(Subset(dataset, windows.tolist()), batch_size=cfg.EVAL.BATCH_SIZE, shuffle=False,
+                      num_workers=cfg.DATA.WORKERS)  # fmt: skip
 
 
 def target_regressor(cfg: CfgNode, assets: BodyAssets) -> torch.Tensor:

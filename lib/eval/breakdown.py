@@ -1,9 +1,11 @@
 """Where the error is: per-frame, per-sequence and per-joint errors (mm) of a predictions record
 (``lib/eval/predictions.py``), on the frames and joints the metrics use.
 
-Stage 2: frames with a valid mesh, the 14 Human3.6M evaluation joints regressed from the meshes, PVE
-when the record has vertices. Stage 1: every frame, the input joints rooted at the pelvis.
-Shapes: N evaluated frames, J joints; sequences are runs of equal consecutive video ids.
+Stage 2: the frames and Human3.6M-17 joints the dataset's protocol scores (``metric_joints``,
+``scored_rows``), PVE when the record has vertices. Stage 1: every frame, the input joints rooted at the
+pelvis. Shapes: N evaluated frames, J joints; sequences are runs of equal consecutive sequence ids (the
+video, split at frame gaps; ``lib.eval.selection.sequence_ids``). Per-sequence ACCEL is over each
+sequence's interior evaluated frames (the MPI-INF-3DHP metric also drops triplets with an invalid frame).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import torch
 from torch import Tensor
 
 from lib import metrics
-from lib.constants import H36M17_JOINTS, H36M_EVAL_JOINTS, JOINT_SETS
-from lib.eval.predictions import VERTEX_KEYS
-from lib.eval.protocols import MM_PER_M
+from lib.constants import H36M17_JOINTS, JOINT_SETS
+from lib.eval.predictions import VERTEX_KEYS, metric_joints, scored_rows
+from lib.eval.protocols import MM_PER_M, scored_joints
+from lib.eval.selection import sequence_ids
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,12 @@ class FrameErrors:
     """Errors of the evaluated frames of one dataset, in sequence order (all mm, numpy)."""
 
     rows: np.ndarray  # (N,) the frames' rows in the record
-    video: np.ndarray  # (N,) str
+    video: np.ndarray  # (N,) str sequence id: the video, '<video>:<segment>' after a frame gap
     frame: np.ndarray  # (N,) frame numbers
     joint_names: tuple[str, ...]  # (J,)
     joint_error_mm: np.ndarray  # (N, J) position error per joint
     pa_error_mm: np.ndarray  # (N,) PA-MPJPE of each frame
-    vertex_error_mm: np.ndarray | None  # (N,) PVE of each frame, None without vertices
+    vertex_error_mm: np.ndarray | None  # (N,) PVE per frame, NaN without a valid GT mesh; None: no vertices
     pred_accel_mm: np.ndarray  # (N,) mean joint acceleration magnitude (mm/frame^2), NaN at sequence ends
     gt_accel_mm: np.ndarray  # (N,) the same for the ground truth
     accel_error_mm: np.ndarray  # (N,) ACCEL of each interior frame, NaN at sequence ends
@@ -56,22 +59,23 @@ class SequenceErrors:
 def evaluated_joints(record: dict[str, np.ndarray]) -> tuple[np.ndarray, Tensor, Tensor, tuple[str, ...]]:
     """Rows of the evaluated frames, their predicted and ground-truth joints (N, J, 3) in mm, rooted,
     and the joint names."""
+    rows = scored_rows(record)
     if "pred_mesh_h36m17" in record:
-        rows = np.flatnonzero(record["mesh_valid"])
-        pred, gt = (torch.from_numpy(record[f"{who}_mesh_h36m17"][rows]) for who in ("pred", "gt"))
-        names = tuple(H36M17_JOINTS[i] for i in H36M_EVAL_JOINTS)
-        return rows, pred[:, H36M_EVAL_JOINTS] * MM_PER_M, gt[:, H36M_EVAL_JOINTS] * MM_PER_M, names
+        joints = list(scored_joints(str(record["dataset"]), str(record["protocol"])))
+        _, pred, gt = metric_joints(record)
+        names = tuple(H36M17_JOINTS[i] for i in joints)
+        return rows, pred[rows][:, joints] * MM_PER_M, gt[rows][:, joints] * MM_PER_M, names
     names = JOINT_SETS[str(record["joint_set"])]
     root = names.index("Pelvis")
     pred, gt = torch.from_numpy(record["pred_pose3d"]), torch.from_numpy(record["gt_pose3d"])
     rooted = ((x - x[:, root : root + 1]) * MM_PER_M for x in (pred, gt))
-    return np.arange(len(pred)), *rooted, names
+    return rows, *rooted, names
 
 
 def frame_errors(record: dict[str, np.ndarray]) -> FrameErrors:
     """Per-frame errors of a predictions record."""
     rows, pred, gt, names = evaluated_joints(record)
-    video = record["video"][rows]
+    video = sequence_ids(record["video"], record["segment"])[rows]
     accel = {key: np.full(len(rows), np.nan) for key in ("pred", "gt", "error")}
     for start, end in metrics.sequence_spans(video):
         interior = slice(start + 1, end - 1)
@@ -98,11 +102,18 @@ def acceleration_magnitude(joints: Tensor) -> np.ndarray:
 
 
 def vertex_errors(record: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray | None:
-    """(N,) PVE (mm) of the given frames, or None when the record has no vertices."""
+    """(N,) PVE (mm) of the given frames, NaN where the ground-truth mesh is invalid; None when the record
+    has no vertices."""
     if "pred_vertices" not in record:
         return None
     pred, gt = (torch.from_numpy(record[key][rows]).float() * MM_PER_M for key in VERTEX_KEYS)
-    return metrics.point_errors(pred, gt).mean(dim=1).numpy()
+    return np.where(record["mesh_valid"][rows], metrics.point_errors(pred, gt).mean(dim=1).numpy(), np.nan)
+
+
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN when there is none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
 
 
 def per_sequence(errors: FrameErrors) -> list[SequenceErrors]:
@@ -110,8 +121,7 @@ def per_sequence(errors: FrameErrors) -> list[SequenceErrors]:
     table = []
     for start, end in metrics.sequence_spans(errors.video):
         span = slice(start, end)
-        pve = None if errors.vertex_error_mm is None else float(errors.vertex_error_mm[span].mean())
-        accel = errors.accel_error_mm[span]
+        pve = None if errors.vertex_error_mm is None else finite_mean(errors.vertex_error_mm[span])
         table.append(
             SequenceErrors(
                 video=str(errors.video[start]),
@@ -119,16 +129,18 @@ def per_sequence(errors: FrameErrors) -> list[SequenceErrors]:
                 mpjpe_mm=float(errors.mpjpe_mm[span].mean()),
                 pa_mpjpe_mm=float(errors.pa_error_mm[span].mean()),
                 pve_mm=pve,
-                accel_mm=float(np.nanmean(accel)) if np.isfinite(accel).any() else float("nan"),
+                accel_mm=finite_mean(errors.accel_error_mm[span]),
             )
         )
     return table
 
 
-def worst_frames(errors: FrameErrors, count: int) -> list[int]:
-    """Indices (into ``errors``) of the ``count`` highest-MPJPE frames, at most one per video."""
+def worst_frames(errors: FrameErrors, count: int, among: np.ndarray | None = None) -> list[int]:
+    """Indices (into ``errors``) of the ``count`` highest-MPJPE frames, at most one per video, chosen
+    ``among`` the frames where that (N,) bool mask is True (all by default)."""
     chosen: dict[str, int] = {}
-    for i in np.argsort(-errors.mpjpe_mm, kind="stable"):
+    candidates = np.arange(len(errors.rows)) if among is None else np.flatnonzero(among)
+    for i in candidates[np.argsort(-errors.mpjpe_mm[candidates], kind="stable")]:
         chosen.setdefault(str(errors.video[i]), int(i))
         if len(chosen) == count:
             break

@@ -4,7 +4,10 @@ and target, enough to recompute the metrics (and the report) without the model o
 Arrays, one row per evaluated frame in sequence order (N frames, J joints of the input set ``joint_set``,
 V vertices); metres, camera axes, root-relative like the model's output:
 
-* ``video`` (N,) str, ``frame`` (N,) int64 target frame numbers, ``joint_set`` and ``protocol`` () str
+* ``video`` (N,) str, ``frame`` (N,) int64 target frame numbers, ``segment`` (N,) int64 gap-free segment
+  of the video, ``camera_id`` (N,) int64 (-1 unknown), ``frame_valid`` (N,) bool the dataset's flag
+* ``dataset``, ``joint_set`` and ``protocol`` () str: the protocol's frames (lib/eval/selection.py) and
+  metrics (lib/eval/protocols.py)
 * ``pred_pose3d`` (N, J, 3) pose-stream joints; ``gt_pose3d`` (N, J, 3), ``gt_pose3d_valid`` (N, J) bool
 * ``gt_pose3d_h36m`` (N, 17, 3), ``gt_pose3d_h36m_valid`` (N, 17) bool: the dataset's Human3.6M-17 joints
 * stage 2 only: ``pred_joints`` (N, J, 3) decoder-refined joints; ``mesh_valid`` (N,) bool;
@@ -29,7 +32,14 @@ from torch import Tensor
 from lib import metrics
 from lib.constants import JOINT_SETS
 from lib.engine.validate import pose_metrics
-from lib.eval.protocols import MM_PER_M, evaluate_h36m_joints, pelvis_aligned_mesh, rooted_h36m_joints
+from lib.eval.protocols import (
+    MM_PER_M,
+    evaluate_joints,
+    pelvis_aligned_mesh,
+    rooted_h36m_joints,
+    uses_annotated_joints,
+)
+from lib.eval.selection import scored_frames, sequence_ids
 from lib.io import write_atomic
 
 VERTEX_KEYS = ("pred_vertices", "gt_vertices")
@@ -41,6 +51,7 @@ def prediction_record(
     smpl_regressor: Tensor | None,
     h36m_regressor: Tensor | None,
     protocol: str,
+    dataset: str,
 ) -> dict[str, np.ndarray]:
     """The file's arrays from ``lib.engine.validate.predict``'s output; arguments as for
     ``lib.engine.validate.score`` (stage 2 needs the SMPL-24 (24, V) and Human3.6M-17 (17, V) regressors)."""
@@ -48,6 +59,10 @@ def prediction_record(
     record = {
         "video": np.asarray(p["video"], dtype=str),
         "frame": p["frame"].numpy().astype(np.int64),
+        "segment": p["segment"].numpy().astype(np.int64),
+        "camera_id": p["camera_id"].numpy().astype(np.int64),
+        "frame_valid": p["frame_valid"].numpy().astype(bool),
+        "dataset": np.asarray(dataset),
         "joint_set": np.asarray(joint_set),
         "protocol": np.asarray(protocol),
         "pred_pose3d": p["pred_pose3d"].numpy(),
@@ -86,19 +101,41 @@ def load_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+def metric_joints(record: dict[str, np.ndarray]) -> tuple[np.ndarray, Tensor, Tensor]:
+    """What a stage-2 record's joint metrics compare: (N,) bool, the frames with the protocol's ground
+    truth, and the predicted and ground-truth Human3.6M-17 joints (N, 17, 3) m rooted at joint 0, the
+    ground truth annotated (Human3.6M, MPI-INF-3DHP) or regressed from the GT mesh (the rest)."""
+    if uses_annotated_joints(str(record["dataset"])):
+        has_gt, gt = record["gt_pose3d_h36m_valid"][:, 0], record["gt_pose3d_h36m"]
+    else:
+        has_gt, gt = record["mesh_valid"], record["gt_mesh_h36m17"]
+    return has_gt, torch.from_numpy(record["pred_mesh_h36m17"]), torch.from_numpy(gt)
+
+
+def scored_rows(record: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows of the frames the joint metrics of the record's protocol average over (all in stage 1)."""
+    if "pred_mesh_h36m17" not in record:
+        return np.arange(len(record["video"]))
+    has_gt = metric_joints(record)[0]
+    dataset, protocol = str(record["dataset"]), str(record["protocol"])
+    return np.flatnonzero(scored_frames(dataset, protocol, has_gt, record["frame_valid"]))
+
+
 def record_metrics(record: dict[str, np.ndarray], mode: str | None = None) -> dict[str, float]:
-    """The metrics (mm) eval.py reports, from a record alone: the 3DPW mesh protocol on the frames with a
-    valid mesh (no PVE without vertices), or the pose-stream scores of a stage-1 record. ``mode``
-    defaults to the record's protocol."""
+    """The metrics (mm) eval.py reports, from a record alone: the dataset's protocol (no PVE without
+    vertices), or the pose-stream scores of a stage-1 record. ``mode`` defaults to the record's
+    protocol."""
     mode = mode or str(record["protocol"])
+    seq_ids = sequence_ids(record["video"], record["segment"])
     if "pred_mesh_h36m17" not in record:
         root = JOINT_SETS[str(record["joint_set"])].index("Pelvis")
         pred, gt = torch.from_numpy(record["pred_pose3d"]), torch.from_numpy(record["gt_pose3d"])
-        return pose_metrics(pred, gt, record["video"].tolist(), root)
+        return pose_metrics(pred, gt, seq_ids, root)
+    has_gt, pred, gt = metric_joints(record)
+    valid = torch.from_numpy(record["frame_valid"][has_gt])
+    values = evaluate_joints(str(record["dataset"]), pred[has_gt], gt[has_gt], seq_ids[has_gt], valid, mode)
     keep = record["mesh_valid"]
-    pred, gt = (torch.from_numpy(record[f"{who}_mesh_h36m17"][keep]) for who in ("pred", "gt"))
-    values = evaluate_h36m_joints(pred, gt, record["video"][keep].tolist(), mode=mode)
-    if "pred_vertices" in record:
+    if "pred_vertices" in record and keep.any():
         pred_mm, gt_mm = (torch.from_numpy(record[key][keep]).float() * MM_PER_M for key in VERTEX_KEYS)
         values["PVE"] = float(metrics.pve(pred_mm, gt_mm))
     return values

@@ -2,8 +2,10 @@
 
 Inputs are in metres (the model's unit) and are converted to millimetres once on entry, as the official
 Tester does; every returned value is in millimetres (ACCEL in mm/frame^2), except PCK / AUC (fractions).
-Frame selection (which windows / cameras / frames are evaluated) belongs to the data side; these
+Frame selection (which windows / cameras / frames are evaluated) is ``lib/eval/selection.py``; these
 functions receive one prediction per evaluated frame, in sequence order. Regressors are arguments.
+Joints are compared with each dataset's official ground truth: the annotated Human3.6M-17 joints for
+Human3.6M and MPI-INF-3DHP, the joints regressed from the ground-truth mesh for 3DPW (and the rest).
 
 Two modes:
 * ``official``: reproduces the official ``evaluate()`` computations exactly, quirks included: ACCEL with
@@ -23,9 +25,12 @@ from torch import Tensor
 
 from lib import metrics
 from lib.constants import H36M_EVAL_JOINTS
+from lib.data.datasets import h36m, mpi_inf_3dhp
 
 MODES = ("official", "full")
 MM_PER_M = 1000.0
+ANNOTATED_JOINT_DATASETS = (h36m.NAME, mpi_inf_3dhp.NAME)
+MPII3D_JOINTS = {"official": tuple(range(17)), "full": tuple(range(1, 17))}  # official: the root included
 
 
 def _check_mode(mode: str) -> None:
@@ -160,9 +165,8 @@ def evaluate_mpii3d_joints(
     frames only, ACCEL over interior frames whose three frames are valid.
     """
     _check_mode(mode)
-    pred, gt = _rooted_mm(pred_joints), _rooted_mm(gt_joints)
-    if mode == "full":
-        pred, gt = pred[:, 1:], gt[:, 1:]
+    joints = list(MPII3D_JOINTS[mode])
+    pred, gt = _rooted_mm(pred_joints)[:, joints], _rooted_mm(gt_joints)[:, joints]
     accel = _accel(pred, gt, seq_ids, mode, valid)
     if mode == "full" and valid is not None:
         pred, gt = pred[valid], gt[valid]
@@ -176,3 +180,32 @@ def evaluate_mpii3d_joints(
             "AUC": metrics.auc(errors),
         }
     )
+
+
+def uses_annotated_joints(dataset: str) -> bool:
+    """Whether ``dataset``'s protocol compares with its annotated joints rather than the GT mesh's."""
+    return dataset in ANNOTATED_JOINT_DATASETS
+
+
+def scored_joints(dataset: str, mode: str = "full") -> tuple[int, ...]:
+    """The Human3.6M-17 joints ``dataset``'s joint metrics average over."""
+    _check_mode(mode)
+    return MPII3D_JOINTS[mode] if dataset == mpi_inf_3dhp.NAME else H36M_EVAL_JOINTS
+
+
+def evaluate_joints(
+    dataset: str,
+    pred_joints: Tensor,
+    gt_joints: Tensor,
+    seq_ids: Sequence[Hashable] | Tensor,
+    valid: Tensor | None = None,
+    mode: str = "full",
+) -> dict[str, float]:
+    """The joint metrics of ``dataset``'s protocol: ``evaluate_mpii3d_joints`` for MPI-INF-3DHP (with the
+    frames' ``valid`` flags), else ``evaluate_h36m_joints`` (Human3.6M, and 3DPW's joints from meshes).
+
+    pred_joints, gt_joints: (N, 17, 3) metres, Human3.6M-17; seq_ids, valid: (N,).
+    """
+    if dataset == mpi_inf_3dhp.NAME:
+        return evaluate_mpii3d_joints(pred_joints, gt_joints, seq_ids, valid, mode)
+    return evaluate_h36m_joints(pred_joints, gt_joints, seq_ids, mode=mode)

@@ -16,6 +16,7 @@ import numpy as np
 from lib.eval.breakdown import FrameErrors, SequenceErrors, frame_errors, per_sequence, worst_frames
 from lib.eval.mesh_view import compare_meshes
 from lib.eval.plots import bar_chart, line_plot
+from lib.eval.selection import camera_figures
 from lib.io import write_atomic, write_text_atomic
 
 METRIC_ORDER = ("MPJPE", "PA-MPJPE", "PVE", "ACCEL")
@@ -26,9 +27,13 @@ PAPER_TABLE1 = {
     "h36m": {"MPJPE": 53.5, "PA-MPJPE": 37.7, "ACCEL": 3.1},
 }
 PROTOCOLS = {
-    "full": "the corrected protocol: ACCEL is the mean over the interior frames of each sequence.",
-    "official": "reproduces the official PMCE evaluation code, quirks included: ACCEL counts the two end "
-    "frames of every sequence as zero error.",
+    "full": "the corrected protocol: every frame of every test video, all Human3.6M cameras (camera 4 also "
+    "reported), MPI-INF-3DHP valid frames only and without the root joint; ACCEL is the mean over the "
+    "interior frames of each sequence.",
+    "official": "reproduces the official PMCE evaluation code, quirks included: its window set (the first "
+    "and last frames of each video are not evaluated), Human3.6M camera 4 only, MPI-INF-3DHP with its "
+    "valid flags ignored and the zero-error root joint in the mean; ACCEL counts the two end frames of "
+    "every sequence as zero error.",
 }
 CSV_FIELDS = ("dataset", "sequence", "frames", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "accel_mm_per_frame2")
 WORST_PLOTTED = 3  # sequences in the error-over-time plot, and frames rendered
@@ -54,7 +59,8 @@ class EvalReport:
         self.sequences += [(name, s) for s in sequences]
         images = figures(name, errors, sequences, record, self.faces)
         paths = {kind: self.save_image(name, kind, image) for kind, image in images.items()}
-        self.sections.append(dataset_section(name, result, sequences, paths, "pred_mesh_h36m17" in record))
+        is_mesh = "pred_mesh_h36m17" in record
+        self.sections.append(dataset_section(name, self.protocol, result, sequences, paths, is_mesh))
 
     def save_image(self, name: str, kind: str, image: np.ndarray) -> Path:
         """Write a BGR image to plots/<name>_<kind>.png and to TensorBoard as <name>/<kind>; return the
@@ -76,7 +82,8 @@ class EvalReport:
             f"- checkpoint: `{self.checkpoint}`",
             f"- protocol: **{self.protocol}**: {PROTOCOLS[self.protocol]}",
             "- errors in mm, ACCEL in mm/frame² (the paper's mm/s² is the same per-frame quantity); stage 2 "
-            "scores the 14 Human3.6M joints regressed from the mesh",
+            "scores the Human3.6M joints regressed from the mesh (14; MPI-INF-3DHP 16, official 17) "
+            "against each dataset's ground truth",
             "- every sequence: `per_sequence.csv`; every frame: `predictions_<dataset>.npz`",
         ]
         write_text_atomic(self.run_dir / "report.md", "\n".join([*header, *self.sections]) + "\n")
@@ -100,7 +107,7 @@ def figures(
     smooth = [s for s in sequences if math.isfinite(s.accel_mm)]
     if smooth:
         images["acceleration"] = acceleration_plot(name, errors, max(smooth, key=lambda s: s.accel_mm))
-    if "pred_vertices" in record:
+    if errors.vertex_error_mm is not None and np.isfinite(errors.vertex_error_mm).any():
         images["worst_frames"] = worst_frame_renders(errors, record, faces)
     return images
 
@@ -128,30 +135,43 @@ def acceleration_plot(name: str, errors: FrameErrors, sequence: SequenceErrors) 
 
 
 def worst_frame_renders(errors: FrameErrors, record: dict[str, np.ndarray], faces: np.ndarray) -> np.ndarray:
-    """Prediction next to ground truth for the worst frames (one per video), stacked vertically."""
+    """Prediction next to ground truth for the worst frames with a valid GT mesh (one per video), stacked
+    vertically."""
     renders = []
-    for i in worst_frames(errors, WORST_PLOTTED):
+    for i in worst_frames(errors, WORST_PLOTTED, among=np.isfinite(errors.vertex_error_mm)):
         row = errors.rows[i]
         caption = f"{errors.video[i]} frame {errors.frame[i]}: MPJPE {errors.mpjpe_mm[i]:.0f} mm"
-        if errors.vertex_error_mm is not None:
-            caption += f", PVE {errors.vertex_error_mm[i]:.0f} mm"
+        caption += f", PVE {errors.vertex_error_mm[i]:.0f} mm"
         renders.append(compare_meshes(record["pred_vertices"][row], record["gt_vertices"][row], faces,
                                       height=RENDER_HEIGHT, caption=caption))  # fmt: skip
     return np.concatenate(renders, axis=0)
 
 
 def dataset_section(
-    name: str, result: dict, sequences: list[SequenceErrors], plots: dict[str, Path], is_mesh: bool
+    name: str,
+    protocol: str,
+    result: dict,
+    sequences: list[SequenceErrors],
+    plots: dict[str, Path],
+    is_mesh: bool,
 ) -> str:
-    """report.md's part for one dataset: figures next to the paper's, speed, worst sequences, plots."""
+    """report.md's part for one dataset: figures (also single-camera ones) next to the paper's, the frames
+    scored, speed, worst sequences, plots."""
     rows = [("ours", result["metrics"])]
+    rows += [
+        (f"ours, {key.replace('_', ' ')} only", result[key]["metrics"])
+        for key in camera_figures(name, protocol)
+    ]
     if "mean_baseline" in result:
         rows.append(("mean-target baseline", result["mean_baseline"]))
     paper = PAPER_TABLE1.get(name) if is_mesh else None
     if paper:
         rows.append(("paper, Table 1 (PMCE)", paper))
     figures_table = [[label, *(values.get(k) for k in METRIC_ORDER)] for label, values in rows]
-    speed = f"{result['frames']} frames, inference {result['frames_per_s']:.1f} frames/s."
+    speed = (
+        f"Frames: {result['selection']}; {result['frames']} scored of {result['frames_predicted']} "
+        f"predicted, inference {result['frames_per_s']:.1f} frames/s."
+    )
     worst = sorted(sequences, key=lambda s: -s.mpjpe_mm)[:WORST_LISTED]
     worst_table = [[s.video, s.frames, s.mpjpe_mm, s.pa_mpjpe_mm, s.pve_mm, s.accel_mm] for s in worst]
     lines = [

@@ -19,7 +19,8 @@ joined on the image path (no start-index file, no running counter). Detections: 
 Protocol 2 as in the official code: every 2nd frame (25 fps; frame numbers are ``frame_idx // 2``), and
 ``s_11_act_02_subact_02_ca_0*`` skipped. Subjects per split come from the config (train S1, S5, S6, S7;
 val S8; test S9, S11 by default). Meshes whose regressed H36M joints are more than 25 mm (mean,
-translation-aligned) from the annotated ones are marked invalid, as officially.
+translation-aligned) from the annotated ones are marked invalid, as officially. ``camera_id`` is the
+files' ``cam_idx`` (1-4, the ``ca_0<k>`` of the image names; the official evaluation keeps camera 4).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def _read_subject(ann_dir: Path, subject: int) -> dict[str, np.ndarray]:
         "ann_id": np.array([int(a["id"]) for a, _ in kept], dtype=np.int64),
         "image_id": np.array([int(img["id"]) for img in imgs], dtype=np.int64),
         "camera": intrinsics,
+        "camera_id": np.array([img["cam_idx"] for img in imgs], dtype=np.int64),
         "joints_h36m": joints_cam.astype(np.float32),
         "pose": stack_params(params, "pose", 72),
         "betas": stack_params(params, "shape", 10),
@@ -188,6 +190,7 @@ def _table(columns: dict[str, np.ndarray], features: np.ndarray, feature_rows: n
             translation=columns["translation"],
         ),
         camera=columns["camera"],
+        camera_id=columns["camera_id"],
         ann_id=columns["ann_id"],
         image_id=columns["image_id"],
         mesh_fit_max_error=MESH_FIT_MAX_ERROR,

@@ -12,12 +12,16 @@ Training split (our 'train' / 'val' are a deterministic per-video holdout of it,
 * ``mpii3d_train_scale12_db.pt`` (joblib: ``features``, ``img_name`` as
   ``.../S{s}/Seq{q}/video_{c}/{frame:06d}.jpg``), joined on (subject, seq, cam, frame).
 
-Test split (the official 'val' DB; our 'test'): ``mpii3d_val_scale12_db.pt`` (TCMR DB: ``vid_name``,
-``frame_id``, ``img_name``, ``joints2D`` (N, 49, 3) pixels, ``joints3D`` (N, 49, 3) metres, pelvis-relative,
-``features``, ``valid_i``) and ``vitpose_mpii3d_val_output.json`` ('vitpose', COCO keypoint results by
-``image_name``). Fixes over the official reader: each test sequence's real image size (TS1-TS4 are
-2048x2048, TS5/TS6 1920x1080) instead of 2048x2048 everywhere, and ``valid_i`` respected (invalid frames
-are inputs but never valid targets). Meshes are not available for the test set.
+Test split (the official 'val' DB; our 'test'): ``mpii3d_val_scale12_db.pt`` (TCMR DB: ``vid_name``
+'subj<k>_seg<i>', ``frame_id`` 'img_000001', ``img_name`` '.../mpi_inf_3dhp_test_set/TS<k>/imageSequence/
+img_000001.jpg', ``joints2D`` (N, 49, 3) pixels, ``joints3D`` (N, 49, 3) metres, pelvis-relative,
+``features``, ``valid_i`` (N, 1)) and ``vitpose_mpii3d_val_output.json`` ('vitpose', COCO keypoint results
+by ``image_name``). A video is one test sequence TS1-TS6 (the official grouping, image path minus its file
+name) and a frame its image number - 1; TCMR's segments ('_seg<i>': frames removed because joints left
+the image) are the gaps in those numbers, where the padded window modes split the video. Fixes over the
+official reader: each test sequence's real image size (TS1-TS4 are 2048x2048, TS5/TS6 1920x1080) instead
+of 2048x2048 everywhere; ``valid_i`` becomes ``frame_valid``, which the corrected protocol respects and
+the official one ignores (targets stay as annotated). Meshes are not available for the test set.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from lib.data.frames import (
     ReaderOptions,
     SmplParams,
     check_split,
+    frame_number,
     join_rows,
     keypoints_from_array,
     load_joblib,
@@ -46,18 +51,19 @@ from lib.data.frames import (
 NAME = "mpi_inf_3dhp"
 SPLITS = ("train", "val", "test")
 TEST_IMAGE_SIZE = {
-    1: (2048, 2048),
-    2: (2048, 2048),
-    3: (2048, 2048),
-    4: (2048, 2048),
-    5: (1920, 1080),
-    6: (1920, 1080),
+    "TS1": (2048, 2048),
+    "TS2": (2048, 2048),
+    "TS3": (2048, 2048),
+    "TS4": (2048, 2048),
+    "TS5": (1920, 1080),
+    "TS6": (1920, 1080),
 }
 # Rows of the 49-joint SPIN array (25 OpenPose + 24 ground-truth joints) for each joint of our sets.
 SPIN49_TO_H36M17 = (39, 27, 26, 25, 28, 29, 30, 41, 37, 43, 38, 34, 35, 36, 33, 32, 31)
 SPIN49_TO_COCO17 = (44, 45, 46, 47, 48, 34, 33, 35, 32, 36, 31, 28, 27, 29, 26, 30, 25)
-_TEST_DB_KEYS = ("vid_name", "frame_id", "img_name", "joints2D", "joints3D", "features", "valid_i")
+_TEST_DB_KEYS = ("img_name", "joints2D", "joints3D", "features", "valid_i")
 _FEATURE_NAME = re.compile(r"S(\d+)/Seq(\d+)/video_(\d+)/(\d+)\.jpg$")
+_TEST_SEQUENCE = re.compile(r"(?:^|/)(TS\d)/")
 
 
 def detection_files(root: Path, split: str) -> dict[str, DetectionFile]:
@@ -79,26 +85,27 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
     return split_holdout(_read_train(options), split, options.val_fraction)
 
 
-def test_image_size(name: str) -> tuple[int, int]:
-    """(width, height) of a test video or image of sequence TS1..TS6, from the 'TS<k>' in its name."""
-    match = re.search(r"TS(\d)", name)
-    if match is None or int(match.group(1)) not in TEST_IMAGE_SIZE:
-        raise DataMismatchError(f"MPI-INF-3DHP test: cannot tell the sequence (TS1..TS6) of {name!r}")
-    return TEST_IMAGE_SIZE[int(match.group(1))]
+def ts_sequence(image_name: str) -> str:
+    """The test sequence 'TS1'..'TS6' of an image path '.../TS<k>/imageSequence/img_000001.jpg'."""
+    match = _TEST_SEQUENCE.search(str(image_name))
+    if match is None or match.group(1) not in TEST_IMAGE_SIZE:
+        raise DataMismatchError(f"MPI-INF-3DHP test: cannot tell the sequence (TS1..TS6) of {image_name!r}")
+    return match.group(1)
 
 
 def _read_test(root: Path) -> FrameTable:
     db = load_joblib(root / "mpii3d_val_scale12_db.pt", "MPI-INF-3DHP test database", _TEST_DB_KEYS)
-    video = np.asarray(db["vid_name"]).astype(str)
+    names = np.asarray(db["img_name"]).astype(str)
+    video = np.array([ts_sequence(name) for name in names])
     joints2d = np.asarray(db["joints2D"], dtype=np.float32)  # (N, 49, 3)
     joints3d = np.asarray(db["joints3D"], dtype=np.float32)[:, SPIN49_TO_H36M17]  # (N, 17, 3) m
     n = len(video)
     return FrameTable(
         name=NAME,
         video=video,
-        frame=np.asarray(db["frame_id"], dtype=np.int64),
-        image_size=np.array([test_image_size(v) for v in video], dtype=np.float32),
-        image_name=np.asarray(db["img_name"]).astype(str),
+        frame=np.array([frame_number(name) - 1 for name in names], dtype=np.int64),  # img_000001: frame 0
+        image_size=np.array([TEST_IMAGE_SIZE[v] for v in video], dtype=np.float32),
+        image_name=names,
         features=np.asarray(db["features"], dtype=np.float32),
         feature_row=np.arange(n),
         gt2d={
@@ -151,6 +158,7 @@ def _read_train(options: ReaderOptions) -> FrameTable:
         camera=np.array(
             [[*np.ravel(c["focal"])[:2], *np.ravel(c["princpt"])[:2]] for c in cam], dtype=np.float32
         ),
+        camera_id=np.array([c for _, _, c, _ in keys], dtype=np.int64),
         ann_id=np.array(aids, dtype=np.int64),
         image_id=np.array([int(img["id"]) for img in imgs], dtype=np.int64),
     )
