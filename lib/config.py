@@ -54,6 +54,11 @@ _C.MODEL.POSE_STREAM.USE_IMG_FEAT = True  # add each frame's image feature to it
 # which official checkpoints need; 1.0 lets a model trained from scratch reach metre-scale poses much
 # sooner (Adam moves weights by ~lr per step, so a mm-scale head needs ~1000x larger weights).
 _C.MODEL.POSE_STREAM.OUTPUT_SCALE = 0.001
+# What the joint embedding sees. 'screen' (official): the 2D pose as given, normalised by the full frame
+# (paper eq. 5), so the network itself must learn to ignore where and how large the person is.
+# 'root_scale': each frame's pose minus its pelvis, divided by the window's mean joint-to-pelvis distance;
+# root-relative 3D targets do not depend on either, and a model trained from scratch learns much sooner.
+_C.MODEL.POSE_STREAM.INPUT_NORM = "screen"
 
 _C.MODEL.IMAGE_STREAM = CN()  # bidirectional GRU over the per-frame image features
 _C.MODEL.IMAGE_STREAM.HIDDEN = 1024
@@ -244,6 +249,7 @@ _C.DEMO.SIDE_VIEW = False  # add a panel with the meshes seen from the side (tur
 CHOICES: dict[str, tuple[str, ...]] = {
     "STAGE": ("pose", "mesh"),
     "MODEL.INPUT_JOINT_SET": ("coco19", "h36m17"),
+    "MODEL.POSE_STREAM.INPUT_NORM": ("screen", "root_scale"),
     "MODEL.DECODER.JOINT_INPUT": ("original", "chained"),
     "MODEL.DECODER.INIT": ("nearest_joint", "template", "zeros"),
     "MODEL.DECODER.NEAREST_JOINT_SET": ("h36m17", "input"),

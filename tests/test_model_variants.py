@@ -193,3 +193,15 @@ def test_official_joint_input_leaves_joint_branches_of_early_blocks_untrained():
     )
     assert dead and all(name.startswith("pose_mesh_coevo.coevoblock1.") for name in dead)
     assert all(name.split(".")[2] in joint_only for name in dead)
+
+
+@pytest.mark.parametrize("norm", ["screen", "root_scale"])
+def test_pose_stream_input_normalisation(norm):
+    """root_scale makes the output independent of where and how large the person is in the frame;
+    screen (official) feeds the coordinates as they are."""
+    model = build("MODEL.POSE_STREAM.INPUT_NORM", norm)
+    pose2d, feats = inputs()
+    moved = pose2d * 0.3 + torch.tensor([0.4, -0.2])  # smaller, elsewhere in the frame
+    with torch.no_grad():
+        same = torch.allclose(model(pose2d, feats).pose3d, model(moved, feats).pose3d, atol=1e-5)
+    assert same == (norm == "root_scale")

@@ -9,7 +9,7 @@ from torch import nn
 from yacs.config import CfgNode
 
 from lib.config import target_index
-from lib.constants import NUM_VERTICES, num_joints
+from lib.constants import JOINT_SETS, NUM_VERTICES, num_joints
 from lib.models.decoder import MeshDecoder
 from lib.models.pmce import PMCE
 from lib.models.pose_stream import PoseStream
@@ -40,6 +40,8 @@ def build_pose_stream(cfg: CfgNode) -> PoseStream:
         img_feat_dim=m.IMG_FEAT_DIM,
         use_img_feat=m.POSE_STREAM.USE_IMG_FEAT,
         output_scale=m.POSE_STREAM.OUTPUT_SCALE,
+        input_norm=m.POSE_STREAM.INPUT_NORM,
+        root_index=JOINT_SETS[m.INPUT_JOINT_SET].index("Pelvis"),
     )
 
 

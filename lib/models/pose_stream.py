@@ -14,6 +14,15 @@ from lib.models.layers import TransformerBlock
 # The official regression head is trained in millimetres; scaling its output keeps official
 # checkpoints usable while everything downstream works in metres.
 OFFICIAL_OUTPUT_SCALE_M = 1e-3
+INPUT_NORMS = ("screen", "root_scale")
+
+
+def root_scale_normalize(pose2d: torch.Tensor, root_index: int) -> torch.Tensor:
+    """(B, T, J, 2) -> each frame's pose minus its root joint, divided by the window's mean
+    joint-to-root distance (one scale per window keeps the motion's size changes within the window)."""
+    centred = pose2d - pose2d[:, :, root_index : root_index + 1]
+    scale = centred.norm(dim=-1).mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)  # (B, 1, 1)
+    return centred / scale[..., None]
 
 
 class PoseStream(nn.Module):
@@ -36,9 +45,15 @@ class PoseStream(nn.Module):
         img_feat_dim: int = 2048,
         use_img_feat: bool = True,
         output_scale: float = OFFICIAL_OUTPUT_SCALE_M,
+        input_norm: str = "screen",
+        root_index: int = 0,
     ) -> None:
         super().__init__()
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
         self.output_scale = output_scale  # metres per unit of the regression output
+        self.input_norm = input_norm
+        self.root_index = root_index
         self.spatial_pos_embed = nn.Parameter(torch.zeros(1, num_joints, dim))
         self.temporal_pos_embed = nn.Parameter(torch.zeros(1, seq_len, dim))
         self.joint_embed = nn.Linear(2, dim)
@@ -58,6 +73,8 @@ class PoseStream(nn.Module):
         Returns the fused 3D pose (B, J, 3) in metres, root-relative.
         """
         b, t, j, _ = pose2d.shape
+        if self.input_norm == "root_scale":
+            pose2d = root_scale_normalize(pose2d, self.root_index)
         x = self.joint_embed(pose2d.reshape(b * t, j, 2))  # (B*T, J, C)
         if self.imgfeat_embed is not None:
             x = x + self.imgfeat_embed(img_feat.reshape(b * t, 1, -1))
