@@ -103,8 +103,12 @@ _C.DATA.VAL_LIST = ["synthetic"]
 _C.DATA.TEST_LIST = ["synthetic"]
 # Joint set regressed from meshes for the mesh->joint loss and the metrics: 'h36m17' or 'coco19'
 _C.DATA.TARGET_JOINT_SET = "h36m17"
-_C.DATA.DETECTOR = "gt_noise"  # 2D input: 'gt', 'gt_noise' or the name of a detection file
+# 2D input: 'gt', 'gt_noise', 'fit' / 'fit_noise' (COCO: the projected SMPLify fit, the official input with
+# noise) or a named detection ('vitpose', 'cpn', 'official_noise': the official precomputed noisy 2D, ...)
+_C.DATA.DETECTOR = "gt_noise"
 _C.DATA.STRIDE = 1  # window stride in frames
+# Per-dataset stride of the 'train' split overriding DATA.STRIDE: ["dataset=stride", ...], e.g. ["h36m=16"]
+_C.DATA.STRIDES = []
 _C.DATA.PAD_MODE = "replicate"  # at video ends: "replicate" or "reflect" padding, or "official" (no padding)
 _C.DATA.WORKERS = 2
 _C.DATA.EPOCH_LENGTH = 0  # training samples per epoch over all ranks, mixed by TRAIN_RATIOS; 0: sum of sizes
@@ -122,6 +126,10 @@ _C.DATA.DETECTORS = []
 # User detection files in COCO keypoint-result format: ["dataset:split:name:path", ...]
 _C.DATA.DETECTION_FILES = []
 _C.DATA.MISSING_FEATURES = "error"  # a frame without an image feature: 'error' (fail) or 'drop' (skip it)
+# COCO / MPI-INF-3DHP training samples lose every target when their 2D fit (COCO: the SMPLify fit's
+# projection; MPI-INF-3DHP: the precomputed noisy 2D) is further than this from the ground-truth keypoints,
+# in units of a 64x64 box around the person (official 3.0, I2L-MeshNet); <= 0 disables the check
+_C.DATA.FIT_ERROR_MAX = 3.0
 # Human3.6M subjects per split (Protocol 2 tests on S9, S11; S8 is held out for validation)
 _C.DATA.H36M_TRAIN_SUBJECTS = [1, 5, 6, 7]
 _C.DATA.H36M_VAL_SUBJECTS = [8]

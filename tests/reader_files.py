@@ -150,10 +150,11 @@ def write_h36m(
     root: Path, body, reg: torch.Tensor, seed: int = 0, cameras: tuple[int, ...] = (1,), frames: int = 10
 ) -> dict:
     """Files of one test subject; ``body`` is any body model with ``vertices`` and ``reg`` its H36M-17
-    regressor, so that the GT joints agree with the fits (the 25 mm fit check)."""
+    regressor, so that the GT joints agree with the fits (the 25 mm fit check). Also the COCO-setting
+    NeuralAnnot files: COCO-19 camera joints (mm) and noisy COCO-19 2D, ``[act][subact][cam][frame]``."""
     rng = np.random.default_rng(seed)
     ann_dir = root / "annotations"
-    images, anns, world, fits, cpn, truth = [], [], {}, {}, {}, {}
+    images, anns, world, fits, cpn, truth, coco_cam, coco_noise = [], [], {}, {}, {}, {}, {}, {}
     for f in range(frames):
         smpl = _smpl(rng)
         smpl["shape"] = (np.asarray(smpl["shape"]) * 0.5).tolist()
@@ -172,16 +173,22 @@ def write_h36m(
             )  # fmt: skip
             anns.append({"id": 50 + len(anns), "image_id": images[-1]["id"], "bbox": [0, 0, 100, 100]})
             cpn[name] = rng.uniform(0, 1000, (17, 2)).tolist()
+            _nest(coco_cam, (2, 1, cam, f), (rng.normal(size=(19, 3)) * 300 + 5000).tolist())
+            _nest(coco_noise, (2, 1, cam, f), rng.uniform(0, 1000, (19, 3)).tolist())
         truth[f] = {
             "joints_world": joints_world / 1000.0,
             "verts_world": verts_world,
             "cpn": np.array(cpn[h36m_image_name(cameras[0], f)]),
+            "coco_cam": np.array(coco_cam["2"]["1"][str(cameras[0])][str(f)]) / 1000.0,
+            "coco_noise": np.array(coco_noise["2"]["1"][str(cameras[0])][str(f)]),
         }
     write_json(ann_dir / "Human36M_subject9_data.json", {"images": images, "annotations": anns})
     cams = {str(c): {**H36M_CAMERAS[c], "f": [1145.0, 1144.0], "c": [512.0, 515.0]} for c in cameras}
     write_json(ann_dir / "Human36M_subject9_camera.json", cams)
     write_json(ann_dir / "Human36M_subject9_joint_3d.json", world)
     write_json(ann_dir / "Human36M_subject9_SMPL_NeuralAnnot.json", fits)
+    write_json(ann_dir / "Human36M_subject9_joint_coco_cam_3d_neuralannot.json", coco_cam)
+    write_json(ann_dir / "Human36M_subject9_joint_coco_img_noise_neuralannot.json", coco_noise)
     write_json(root / "Human36M_test_cpn_joint_2d.json", cpn)
     order = rng.permutation(len(images))  # the feature DB's own order and path prefix
     joblib.dump(
@@ -236,10 +243,17 @@ def write_mpii3d_test(
     return db
 
 
-def write_mpii3d_train(root: Path, seed: int = 0) -> None:
-    """Two subjects x one sequence x one camera, 4 frames each; features named as the official DB."""
+MPII3D_TRAIN_OFF = (1, 2)  # (subject, frame) whose noisy 2D is 200 px off the truth: no targets
+MPII3D_TRAIN_SHIFT = {"near": 5.0, "off": 200.0}  # x shift of the noisy 2D, pixels (person ~2000 px)
+
+
+def write_mpii3d_train(root: Path, seed: int = 0) -> dict:
+    """Two subjects x one sequence x one camera, 4 frames each; features named as the official DB; the
+    joint files keyed ``[subject][seq][cam][frame]`` as the official reader reads them. Returns the
+    written joint arrays by (subject, frame)."""
     rng = np.random.default_rng(seed)
-    images, anns, fits, cams, coco_cam, gt_img, h36m_cam, feat_names = [], [], {}, {}, {}, {}, {}, []
+    images, anns, fits, cams, feat_names, truth = [], [], {}, {}, [], {}
+    files = {name: {} for name in ("coco_cam", "gt_img", "h36m_cam", "noise_img")}
     for s in (1, 2):
         cams.setdefault(str(s), {}).setdefault("1", {})["0"] = {
             "focal": [1500.0, 1500.0], "princpt": [1024.0, 1024.0], "R": np.eye(3).tolist(),
@@ -251,44 +265,78 @@ def write_mpii3d_train(root: Path, seed: int = 0) -> None:
                 {"id": image_id, "file_name": f"S{s}/Seq1/imageFrames/video_0/frame_{f:06d}.jpg",
                  "width": 2048, "height": 2048, "subject_idx": s, "seq_idx": 1, "cam_idx": 0, "frame_idx": f}
             )  # fmt: skip
-            aid = 500 + image_id
-            anns.append({"id": aid, "image_id": image_id})
+            anns.append({"id": 500 + image_id, "image_id": image_id})
             fits.setdefault(str(s), {}).setdefault("1", {})[str(f)] = _smpl(rng)
-            coco_cam[str(aid)] = (rng.normal(size=(19, 3)) * 300).tolist()
-            gt_img[str(aid)] = rng.uniform(0, 2048, (19, 2)).tolist()
-            h36m_cam[str(aid)] = (rng.normal(size=(17, 3)) * 300).tolist()
+            gt = rng.uniform(0, 2048, (19, 2))
+            shift = MPII3D_TRAIN_SHIFT["off" if (s, f) == MPII3D_TRAIN_OFF else "near"]
+            truth[(s, f)] = {
+                "coco_cam": rng.normal(size=(19, 3)) * 300, "gt_img": gt,
+                "h36m_cam": rng.normal(size=(17, 3)) * 300,
+                "noise_img": np.concatenate([gt + np.array([shift, 0.0]), np.ones((19, 1))], axis=1),
+            }  # fmt: skip
+            for name, tree in files.items():
+                _nest(tree, (s, 1, 0, f), truth[(s, f)][name].tolist())
             feat_names.append(f"data/mpii_3d/S{s}/Seq1/video_0/{f:06d}.jpg")
     write_json(root / "MPI-INF-3DHP.json", {"images": images, "annotations": anns})
     write_json(root / "MPI-INF-3DHP_SMPL_NeuralAnnot.json", fits)
     write_json(root / "MPI-INF-3DHP_camera.json", cams)
-    write_json(root / "MPII3D_train_joint_coco_cam.json", coco_cam)
-    write_json(root / "MPII3D_train_gt_joint_coco_img.json", gt_img)
-    write_json(root / "MPII3D_train_joint_h36m_cam.json", h36m_cam)
+    write_json(root / "MPII3D_train_joint_coco_cam.json", files["coco_cam"])
+    write_json(root / "MPII3D_train_gt_joint_coco_img.json", files["gt_img"])
+    write_json(root / "MPII3D_train_joint_h36m_cam.json", files["h36m_cam"])
+    write_json(root / "MPII3D_train_joint_coco_img_noise.json", files["noise_img"])
     features = rng.normal(size=(len(feat_names), FEAT_DIM)).astype(np.float32)
     joblib.dump({"features": features, "img_name": np.array(feat_names)}, root / "mpii3d_train_scale12_db.pt")
+    return truth
+
+
+def _nest(tree: dict, keys: tuple, value) -> None:
+    """``tree[str(k0)][str(k1)]... = value``, creating the levels."""
+    for key in keys[:-1]:
+        tree = tree.setdefault(str(key), {})
+    tree[str(keys[-1])] = value
 
 
 # ------------------------------------------------------------------------------------------------------
 # COCO and MPII: static images
 # ------------------------------------------------------------------------------------------------------
-def write_coco(root: Path, seed: int = 0) -> dict:
+COCO_SHIFT = {16: 30.0}  # annotations whose keypoints are this far (pixels, x) from their fit's projection
+COCO_CAMERA = {"s": 600.0, "t": [320.0, 240.0]}  # weak perspective: pixels = s * metres + t
+
+
+def coco_fit_2d(body, reg: torch.Tensor, smpl_param: dict) -> np.ndarray:
+    """(17, 2) pixels: the fit's COCO-17 joints (untranslated body, extreme shapes reset) projected."""
+    shape = np.asarray(smpl_param["shape"])
+    shape = np.zeros(10) if np.abs(shape).max() > 3 else shape
+    joints = reg.numpy() @ body_vertices(body, smpl_param["pose"], shape, np.zeros(3))
+    return joints[:, :2] * COCO_CAMERA["s"] + np.asarray(COCO_CAMERA["t"])
+
+
+def write_coco(root: Path, body, reg: torch.Tensor, seed: int = 0) -> tuple[dict, dict]:
+    """Annotations 10-16 and their SMPLify fits: 11 has an unlabelled joint, 12 is a crowd, 13 has a
+    zero-width box, 14 has no fit, 10's fit has an extreme shape, and the keypoints are the fit's projection
+    (through ``body`` and its COCO-17 regressor ``reg``) 1 px off, or ``COCO_SHIFT`` off."""
     rng = np.random.default_rng(seed)
     ann_dir = root / "annotations"
     images = [
         {"id": i, "file_name": f"COCO_train2014_{i:012d}.jpg", "width": 640, "height": 480} for i in range(3)
     ]
     anns, fits = [], {}
-    for aid in range(10, 16):
-        kps = np.concatenate([rng.uniform(0, 480, (17, 2)), np.full((17, 1), 2.0)], axis=1)
+    for aid in range(10, 17):
+        param = {
+            "pose": (rng.normal(size=72) * 0.1).tolist(),
+            "shape": rng.normal(size=10).clip(-2, 2).tolist(),
+        }
+        if aid == 10:
+            param["shape"][4] = 3.5  # beyond |beta| = 3: the official reader uses the mean shape
+        xy = coco_fit_2d(body, reg, param) + np.array([COCO_SHIFT.get(aid, 1.0), 0.0])
+        kps = np.concatenate([xy, np.full((17, 1), 2.0)], axis=1)
         if aid == 11:
             kps[3] = 0  # an unlabelled joint
-        ann = {"id": aid, "image_id": aid % 3, "keypoints": kps.reshape(-1).tolist(), "num_keypoints": 17,
-               "iscrowd": int(aid == 12), "bbox": [10, 10, 0 if aid == 13 else 50, 80]}  # fmt: skip
-        anns.append(ann)
+        anns.append({"id": aid, "image_id": aid % 3, "keypoints": kps.reshape(-1).tolist(),
+                     "num_keypoints": 17, "iscrowd": int(aid == 12),
+                     "bbox": [10, 10, 0 if aid == 13 else 50, 80]})  # fmt: skip
         if aid != 14:
-            fits[str(aid)] = {"smpl_param": {"pose": (rng.normal(size=72) * 0.1).tolist(),
-                                             "shape": rng.normal(size=10).tolist()},
-                              "cam_param": {"s": 1.0, "t": [0.0, 0.0]}}  # fmt: skip
+            fits[str(aid)] = {"smpl_param": param, "cam_param": COCO_CAMERA}
     write_json(ann_dir / "person_keypoints_train2014.json", {"images": images, "annotations": anns})
     write_json(ann_dir / "coco_smplify_train.json", fits)
     aids = np.array([a["id"] for a in anns])
@@ -297,7 +345,7 @@ def write_coco(root: Path, seed: int = 0) -> dict:
          "img_name": np.array([images[a % 3]["file_name"] for a in aids])},
         ann_dir / "coco_train_db.pt",
     )  # fmt: skip
-    return {str(a["id"]): a for a in anns}
+    return {str(a["id"]): a for a in anns}, fits
 
 
 def write_mpii(root: Path, seed: int = 0) -> dict:

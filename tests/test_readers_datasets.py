@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import joblib
 import numpy as np
 import pytest
@@ -70,7 +68,7 @@ def test_h36m_features_joined_on_paths_and_gt_2d_projected(tmp_path):
     np.testing.assert_allclose(ds.table.gt2d["h36m17"].xy, projected)
 
 
-def test_h36m_coco_input_without_coco_files_is_a_clear_error(tmp_path):
+def test_h36m_coco_input_from_ground_truth_2d_is_a_clear_error(tmp_path):
     body, regs = LinearBody(), {"h36m17": regressors()["h36m17"]}
     write_h36m(tmp_path / "h36m", body, regs["h36m17"])
     with pytest.raises(DetectorError, match=r"needs ground-truth 2D in coco17.*\['h36m17'\]"):
@@ -102,7 +100,7 @@ def test_mpi_inf_3dhp_test_real_image_size_and_valid_flags(tmp_path):
 
 
 def test_mpi_inf_3dhp_train_val_holdout_and_world_to_camera(tmp_path):
-    write_mpii3d_train(tmp_path / "mpii3d")
+    truth = write_mpii3d_train(tmp_path / "mpii3d")
     body, regs = LinearBody(), regressors()
     opts = ("DATA.VAL_FRACTION", "0.5")
     train = build_dataset(cfg(tmp_path, *opts), "mpi_inf_3dhp", "train", body, regs)
@@ -113,18 +111,17 @@ def test_mpi_inf_3dhp_train_val_holdout_and_world_to_camera(tmp_path):
     assert len(train) + len(val) == 8
     item = train[0]
     assert item["mesh_valid"] == 1 and item["pose2d"].shape == (4, 19, 2)
-    aid = str(int(train.table.ann_id[train.windows.target[0]]))
-    coco = json.loads((tmp_path / "mpii3d" / "MPII3D_train_joint_coco_cam.json").read_text())[aid]
-    h36m = json.loads((tmp_path / "mpii3d" / "MPII3D_train_joint_h36m_cam.json").read_text())[aid]
-    expected = (np.asarray(coco) - np.asarray(h36m[0])) / 1000.0  # COCO-19 targets from the joint file, m
+    subject = int(item["video"].split("_")[0][1:])  # 'S<subject>_Seq1_cam0'
+    joints = truth[(subject, item["frame"])]
+    expected = (joints["coco_cam"] - joints["h36m_cam"][0]) / 1000.0  # COCO-19 targets from the joint file, m
     np.testing.assert_allclose(item["pose3d"].numpy(), expected, atol=1e-5)
 
 
 def test_coco_static_repeated_filters_and_fit_targets(tmp_path):
-    anns = write_coco(tmp_path / "coco")
     body, regs = LinearBody(), regressors()
+    anns, _ = write_coco(tmp_path / "coco", body, regs["coco17"])
     ds = build_dataset(cfg(tmp_path, "DATA.VAL_FRACTION", "0.0"), "coco", "train", body, regs)
-    assert sorted(ds.table.ann_id.tolist()) == [10, 11, 14, 15]  # crowd (12) and zero-width box (13) skipped
+    assert sorted(ds.table.ann_id.tolist()) == [10, 11, 15, 16]  # crowd, zero-width box, no fit: skipped
     items = {int(ds.table.ann_id[ds.windows.target[i]]): ds[i] for i in range(len(ds))}
     item = items[11]
     assert torch.equal(item["pose2d"], item["pose2d"][:1].expand(4, -1, -1))  # repeated over T
@@ -135,7 +132,6 @@ def test_coco_static_repeated_filters_and_fit_targets(tmp_path):
         item["pose2d"][0, 0].numpy(), [kps[0, 0] / 640 * 2 - 1, kps[0, 1] / 640 * 2 - 0.75], atol=1e-5
     )
     assert item["mesh_valid"] == 1 and item["pose3d_valid"].all() and item["pose3d_h36m"][0].abs().sum() == 0
-    assert items[14]["mesh_valid"] == 0 and items[14]["pose3d_valid"].sum() == 0  # no fit
     noisy = build_dataset(
         cfg(tmp_path, "DATA.VAL_FRACTION", "0.0", "DATA.DETECTOR", "gt_noise"), "coco", "train", body, regs
     )

@@ -2,7 +2,9 @@
 
 This is the only data module that reads the config. Readers are chosen from a plain dict (no ``eval``
 on config strings); each reader module provides ``read(options, split) -> FrameTable`` and
-``detection_files(root, split) -> {name: DetectionFile}``.
+``detection_files(root, split) -> {name: DetectionFile}`` (a detection file a reader reads anyway comes
+in the table's ``detections`` instead). Per-dataset settings are ``"dataset=value"`` lists
+(DATA.DETECTORS, DATA.STRIDES).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import torch
 from torch import Tensor
 from yacs.config import CfgNode
 
+from lib.config import ConfigError
 from lib.data.datasets import coco, h36m, mpi_inf_3dhp, mpii, pw3d
 from lib.data.datasets.detections import DetectionFile, load_detections
+from lib.data.fit_check import box_errors, within
 from lib.data.frames import FrameTable, Keypoints2D, ReaderOptions, project
 from lib.data.mesh_cache import BodyModel, cached_meshes, regress_joints
 from lib.data.noise import build_noise
-from lib.data.video_dataset import GT_DETECTORS, DetectorError, InputSpec, VideoDataset
+from lib.data.video_dataset import NOISE_SOURCES, DetectorError, InputSpec, VideoDataset, table_detectors
 from lib.data.windows import build_window_table
 
 # 'synthetic' is the generated embedded-default dataset, written in the 3DPW file formats.
@@ -71,18 +75,12 @@ def build_dataset(
     options = reader_options(cfg, name)
     table = reader.read(options, split)
     detector = dataset_detector(cfg, name)
-    if detector not in GT_DETECTORS:
-        files = available_detections(cfg, name, split)
-        if detector not in files:
-            raise DetectorError(
-                f"{name} {split}: unknown detector {detector!r}; available: {[*GT_DETECTORS, *files]}"
-            )
-        table = load_detections(table, detector, files[detector])
+    table = _with_detector(cfg, table, name, split, detector)
     meshes, mesh_valid = _meshes(cfg, table, f"{name}_{split}", body_model, regressors, device)
     spec = InputSpec(
         detector=detector,
         joint_set=cfg.MODEL.INPUT_JOINT_SET,
-        noise=build_noise(cfg) if detector == "gt_noise" else None,
+        noise=build_noise(cfg) if detector in NOISE_SOURCES else None,
         seed=cfg.SEED,
     )
     pad_mode = "replicate" if table.static else pad_mode or cfg.DATA.PAD_MODE
@@ -90,7 +88,7 @@ def build_dataset(
         table.video,
         table.frame,
         seq_len=cfg.MODEL.SEQ_LEN,
-        stride=cfg.DATA.STRIDE,
+        stride=dataset_stride(cfg, name, split),
         target_index=cfg.MODEL.TARGET_INDEX,
         pad_mode=pad_mode,
         max_gap=cfg.DATA.MAX_FRAME_GAP,
@@ -114,6 +112,7 @@ def reader_options(cfg: CfgNode, name: str) -> ReaderOptions:
         val_fraction=cfg.DATA.VAL_FRACTION,
         missing_features=cfg.DATA.MISSING_FEATURES,
         subjects=subjects,
+        fit_error_max=cfg.DATA.FIT_ERROR_MAX,
     )
 
 
@@ -127,13 +126,32 @@ def dataset_root(cfg: CfgNode, name: str) -> Path:
 
 def dataset_detector(cfg: CfgNode, name: str) -> str:
     """DATA.DETECTOR, or the dataset's entry "name=detector" in DATA.DETECTORS."""
-    for entry in cfg.DATA.DETECTORS:
-        dataset, sep, detector = entry.partition("=")
-        if not sep:
-            raise ValueError(f"DATA.DETECTORS entries must be 'dataset=detector', got {entry!r}")
+    return _dataset_entry(cfg.DATA.DETECTORS, "DATA.DETECTORS", name) or cfg.DATA.DETECTOR
+
+
+def dataset_stride(cfg: CfgNode, name: str, split: str) -> int:
+    """The window stride: for the 'train' split the dataset's entry "name=stride" in DATA.STRIDES, else
+    DATA.STRIDE (validation and test windows keep DATA.STRIDE, every frame by default)."""
+    value = _dataset_entry(cfg.DATA.STRIDES, "DATA.STRIDES", name)
+    if value is not None and not (value.isdigit() and int(value) > 0):
+        raise ConfigError(f"DATA.STRIDES: the stride of {name!r} must be a positive integer, got {value!r}")
+    return int(value) if value is not None and split == "train" else cfg.DATA.STRIDE
+
+
+def _dataset_entry(entries: list[str], key: str, name: str) -> str | None:
+    """Dataset ``name``'s value in a ``["dataset=value", ...]`` list, or None; every entry is checked."""
+    found = None
+    for entry in entries:
+        dataset, sep, value = entry.partition("=")
+        if not sep or not value:
+            raise ConfigError(f"{key} entries must be 'dataset=value', got {entry!r}")
+        if dataset not in READERS:
+            raise ConfigError(f"{key} entry {entry!r}: unknown dataset {dataset!r}; known: {sorted(READERS)}")
         if dataset == name:
-            return detector
-    return cfg.DATA.DETECTOR
+            if found is not None:
+                raise ConfigError(f"{key} names {name!r} twice: {list(entries)}")
+            found = value
+    return found
 
 
 def available_detections(cfg: CfgNode, name: str, split: str) -> dict[str, DetectionFile]:
@@ -149,6 +167,17 @@ def available_detections(cfg: CfgNode, name: str, split: str) -> dict[str, Detec
     return files
 
 
+def _with_detector(cfg: CfgNode, table: FrameTable, name: str, split: str, detector: str) -> FrameTable:
+    """``table`` with the detection file of ``detector`` loaded, unless the table makes that input itself."""
+    own = table_detectors(table)
+    if detector in own:
+        return table
+    files = available_detections(cfg, name, split)
+    if detector not in files:
+        raise DetectorError(f"{name} {split}: unknown detector {detector!r}; available: {[*own, *files]}")
+    return load_detections(table, detector, files[detector])
+
+
 def _meshes(
     cfg: CfgNode,
     table: FrameTable,
@@ -157,7 +186,8 @@ def _meshes(
     regressors: Mapping[str, Tensor],
     device,
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    """Cached (N, 6890, 3) meshes and (N,) validity; fills projected GT 2D where the table lacks it."""
+    """Cached (N, 6890, 3) meshes and (N,) validity; fills projected GT 2D where the table lacks it and the
+    'fit' input where it has weak-perspective fit cameras (COCO), whose check also sets the validity."""
     if table.smpl is None or not table.smpl.valid.any():
         return None, np.zeros(len(table), dtype=bool)
     meshes = cached_meshes(
@@ -175,6 +205,8 @@ def _meshes(
         )
     if "coco17" not in table.gt2d and "coco17" in regressors:
         table.gt2d["coco17"] = _projected_coco(meshes, regressors["coco17"], table.camera, valid)
+    if table.weak_camera is not None:
+        valid &= _add_fit_input(table, meshes, regressors, cfg.DATA.FIT_ERROR_MAX)
     return meshes, valid
 
 
@@ -195,3 +227,21 @@ def _projected_coco(
     joints = regress_joints(meshes, regressor)  # (N, 17, 3)
     xy = np.where(known[:, None, None], project(joints, np.nan_to_num(camera, nan=1.0)), 0).astype(np.float32)
     return Keypoints2D("coco17", xy, np.repeat(known[:, None], 17, axis=1).astype(np.float32))
+
+
+def _add_fit_input(
+    table: FrameTable, meshes: np.ndarray, regressors: Mapping[str, Tensor], max_error: float
+) -> np.ndarray:
+    """Store the fit's weak-perspective COCO-17 projection as ``detections['fit']`` and return (N,) bool,
+    the rows whose fit agrees with the ground-truth keypoints (lib/data/fit_check.py)."""
+    if "coco17" not in regressors:
+        raise ValueError(
+            f"{table.name}: projecting the 2D fits needs the 'coco17' regressor (BODY.J_REGRESSOR_COCO)"
+        )
+    joints = regress_joints(meshes, regressors["coco17"])  # (N, 17, 3) metres, untranslated body
+    scale, shift = table.weak_camera[:, None, :1], table.weak_camera[:, None, 1:]
+    fit = (joints[..., :2] * scale + shift).astype(np.float32)  # (N, 17, 2) pixels
+    table.detections["fit"] = Keypoints2D("coco17", fit, np.ones(fit.shape[:2], np.float32))
+    gt = table.gt2d["coco17"]
+    # The official box is the tight box of the clean fit projection; only labelled keypoints count.
+    return within(box_errors(fit, gt.xy, gt.conf > 0, fit), max_error)

@@ -72,6 +72,8 @@ class FrameTable:
     joints3d_valid: dict[str, np.ndarray] = field(default_factory=dict)  # joint set -> (N, J) bool
     smpl: SmplParams | None = None
     camera: np.ndarray | None = None  # (N, 4) fx, fy, cx, cy in pixels; NaN where unknown
+    # (N, 3) s, tx, ty of a weak-perspective fit camera (COCO's SMPLify fits): pixels = s * metres + t
+    weak_camera: np.ndarray | None = None
     camera_id: np.ndarray | None = None  # (N,) int camera index as the dataset numbers it; -1 where unknown
     frame_valid: np.ndarray | None = None  # (N,) bool, the dataset's own valid-frame flag (for the protocols)
     ann_id: np.ndarray | None = None  # (N,) int annotation id, where the dataset has one
@@ -100,6 +102,8 @@ class FrameTable:
         yield "image_name", self.image_name
         yield "feature_row", self.feature_row
         yield "camera", self.camera
+        if self.weak_camera is not None:
+            yield "weak_camera", self.weak_camera
         yield "camera_id", self.camera_id
         yield "frame_valid", self.frame_valid
         for name, kp in {**self.gt2d, **self.detections}.items():
@@ -138,6 +142,7 @@ class FrameTable:
             joints3d_valid={k: v[keep] for k, v in self.joints3d_valid.items()},
             smpl=smpl,
             camera=self.camera[keep],
+            weak_camera=None if self.weak_camera is None else self.weak_camera[keep],
             camera_id=self.camera_id[keep],
             frame_valid=self.frame_valid[keep],
             ann_id=None if self.ann_id is None else self.ann_id[keep],
@@ -155,6 +160,7 @@ class ReaderOptions:
     val_fraction: float = 0.05  # share of videos held out as 'val' where the dataset has no val split
     missing_features: str = "error"  # 'error': a frame without a feature row fails; 'drop': it is dropped
     subjects: Mapping[str, Sequence[int]] = field(default_factory=dict)  # split -> subjects (Human3.6M)
+    fit_error_max: float = 0.0  # DATA.FIT_ERROR_MAX (lib/data/fit_check.py); <= 0: no check
 
 
 # ------------------------------------------------------------------------------------------------------

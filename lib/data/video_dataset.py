@@ -27,8 +27,11 @@ Metadata of the target frame: ``dataset`` (str), ``video`` (str), ``frame`` (int
 ``image_size`` (2,) (w, h), ``camera`` (4,) (fx, fy, cx, cy), NaN where unknown, ``camera_id`` (int,
 the dataset's camera index, -1 where unknown) and ``frame_valid`` (bool, the dataset's valid-frame flag).
 
-Static datasets (COCO, MPII) are one-frame videos: their windows repeat the image T times (pose and
-feature); with 'gt_noise' the noise is drawn over the T repeated frames like for a video.
+2D inputs (the detector): 'gt' (the ground-truth 2D), 'fit' (the projection of the dataset's own 2D SMPL
+fit, where the table has weak-perspective fit cameras: COCO; made by lib/data/build.py), 'gt_noise' /
+'fit_noise' (either plus the synthetic detection noise of lib/data/noise.py, redrawn every epoch), or a
+named detection the table holds. Static datasets (COCO, MPII) are one-frame videos: their windows repeat
+the image T times (pose and feature); synthetic noise is drawn over the T repeated frames like for a video.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ from lib.data.noise import DetectionNoise, noise_rng, person_scale
 from lib.data.windows import WindowTable
 
 GT_DETECTORS = ("gt", "gt_noise")
+FIT_DETECTORS = ("fit", "fit_noise")
+# The detectors that are a clean source plus the synthetic noise model: detector -> source
+NOISE_SOURCES = {"gt_noise": "gt", "fit_noise": "fit"}
 # The joint set a detector must output for each input joint set (COCO-19 adds pelvis and neck).
 SOURCE_JOINT_SET = {"coco19": "coco17", "h36m17": "h36m17"}
 _L_HIP, _R_HIP = COCO17_JOINTS.index("L_Hip"), COCO17_JOINTS.index("R_Hip")
@@ -62,11 +68,11 @@ class DetectorError(KeyError):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How the 2D input is made: the detector, the input joint set and, for 'gt_noise', the noise."""
+    """How the 2D input is made: the detector, the input joint set and, for the noisy ones, the noise."""
 
-    detector: str  # 'gt', 'gt_noise' or a detection name present in the table
+    detector: str  # 'gt', 'gt_noise', 'fit', 'fit_noise' or a detection name present in the table
     joint_set: str = "coco19"  # 'coco19' or 'h36m17'
-    noise: DetectionNoise | None = None  # required for 'gt_noise'
+    noise: DetectionNoise | None = None  # required for the NOISE_SOURCES detectors
     seed: int = 0
 
 
@@ -94,24 +100,31 @@ def normalize_screen(xy: np.ndarray, image_size: np.ndarray) -> np.ndarray:
     return xy / w * 2 - np.concatenate([np.ones_like(h), h / w], axis=-1)
 
 
+def table_detectors(table: FrameTable) -> list[str]:
+    """The 2D inputs a table offers without a detection file: the ground truth, the projected fit where
+    the table has fit cameras, and the detections its reader attached."""
+    fit = FIT_DETECTORS if table.weak_camera is not None else ()
+    return [*GT_DETECTORS, *fit, *sorted(k for k in table.detections if k not in fit)]
+
+
 def resolve_source(table: FrameTable, spec: InputSpec) -> Keypoints2D:
     """The table's 2D keypoints the input is made from; a DetectorError lists the available choices."""
     needed = SOURCE_JOINT_SET[spec.joint_set]
-    if spec.detector in GT_DETECTORS:
+    if spec.detector in NOISE_SOURCES and spec.noise is None:
+        raise ValueError(f"detector {spec.detector!r} needs a DetectionNoise (lib.data.noise.build_noise)")
+    name = NOISE_SOURCES.get(spec.detector, spec.detector)
+    if name == "gt":
         if needed not in table.gt2d:
             raise DetectorError(
                 f"{table.name}: detector {spec.detector!r} needs ground-truth 2D in {needed} for input "
                 f"{spec.joint_set}; the dataset has ground-truth 2D in {sorted(table.gt2d)}"
             )
-        if spec.detector == "gt_noise" and spec.noise is None:
-            raise ValueError("detector 'gt_noise' needs a DetectionNoise (lib.data.noise.build_noise)")
         return table.gt2d[needed]
-    if spec.detector not in table.detections:
+    if name not in table.detections:
         raise DetectorError(
-            f"{table.name}: unknown detector {spec.detector!r}; available: "
-            f"{[*GT_DETECTORS, *sorted(table.detections)]}"
+            f"{table.name}: unknown detector {spec.detector!r}; available: {table_detectors(table)}"
         )
-    source = table.detections[spec.detector]
+    source = table.detections[name]
     if source.joint_set != needed:
         raise DetectorError(
             f"{table.name}: detector {spec.detector!r} outputs {source.joint_set}, "
@@ -153,7 +166,7 @@ class VideoDataset(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch of the synthetic noise ('gt_noise' redraws it every epoch)."""
+        """Select the epoch of the synthetic noise ('gt_noise' / 'fit_noise' redraw it every epoch)."""
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -185,7 +198,7 @@ class VideoDataset(Dataset):
         """(T, J, 2) pixels and (T, J) confidences of the window, in the input joint set."""
         xy = self.source.xy[rows].astype(np.float64)
         conf = self.source.conf[rows]
-        if self.spec.detector == "gt_noise":
+        if self.spec.detector in NOISE_SOURCES:
             scale = np.maximum(person_scale(xy), 1.0)  # degenerate (one-point) poses: 1 pixel
             rng = noise_rng(self.spec.seed, self.epoch, f"{self.table.name}/{index}")
             xy, visible = self.spec.noise.apply(xy, scale, rng)

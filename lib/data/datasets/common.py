@@ -11,6 +11,7 @@ import numpy as np
 from lib.data.frames import DataMismatchError, join_rows, load_joblib
 
 _GENDERS = {"m": "male", "male": "male", "f": "female", "female": "female", "neutral": "neutral"}
+MAX_ABS_BETA = 3.0  # officially, fitted shapes with any |beta| above this are replaced by the mean shape
 
 
 def nested(data: Any, keys: Sequence[Any], what: str) -> Any:
@@ -56,6 +57,12 @@ def stack_params(params: list[dict], key: str, size: int) -> np.ndarray:
         if param is not None:
             out[i] = np.asarray(param[key], dtype=np.float32).reshape(-1)[:size]
     return out
+
+
+def mean_shape_if_extreme(betas: np.ndarray) -> np.ndarray:
+    """(N, 10) betas with the rows holding any |beta| > 3 set to zeros (the official ``get_smpl_coord``
+    treatment of NeuralAnnot / SMPLify fits of Human3.6M, MPI-INF-3DHP and COCO)."""
+    return np.where((np.abs(betas) > MAX_ABS_BETA).any(axis=1, keepdims=True), 0.0, betas).astype(np.float32)
 
 
 def features_by_annotation(

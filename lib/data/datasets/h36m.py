@@ -11,10 +11,12 @@ Per subject ``S`` in ``annotations/``:
   in world coordinates (metres); a missing entry leaves the frame without a mesh.
 * optional ``Human36M_subjectS_joint_coco_cam_3d_neuralannot.json``: COCO-19 camera joints (mm),
   ``[action][subaction][cam][frame]``; without it COCO-19 targets are regressed from the mesh.
+* ``Human36M_subjectS_joint_coco_img_noise_neuralannot.json`` (read for the 'official_noise' input): the
+  official precomputed noisy COCO-19 2D of the 3DPW (COCO) setting, pixels, keyed like the file above.
 
 Features: ``h36m_{train,test}_imgfeat_db_concat.pt`` (joblib: ``features`` (M, 2048), ``img_name``),
 joined on the image path (no start-index file, no running counter). Detections: ``cpn`` =
-``Human36M_{train,test}_cpn_joint_2d.json`` (image path -> H36M-17 x, y[, score]).
+``Human36M_{train,test}_cpn_joint_2d.json`` (image path -> H36M-17 x, y[, score]) and ``official_noise``.
 
 Protocol 2 as in the official code: every 2nd frame (25 fps; frame numbers are ``frame_idx // 2``), and
 ``s_11_act_02_subact_02_ca_0*`` skipped. Subjects per split come from the config (train S1, S5, S6, S7;
@@ -25,11 +27,12 @@ files' ``cam_idx`` (1-4, the ``ca_0<k>`` of the image names; the official evalua
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
-from lib.data.datasets.common import image_index, nested, stack_params
+from lib.data.datasets.common import image_index, mean_shape_if_extreme, nested, stack_params
 from lib.data.datasets.detections import DetectionFile
 from lib.data.frames import (
     DataMismatchError,
@@ -51,6 +54,7 @@ SPLITS = ("train", "val", "test")
 MESH_FIT_MAX_ERROR = 0.025  # metres
 _SKIPPED_PREFIX = "s_11_act_02_subact_02_ca_0"  # corrupted videos, skipped officially
 _FRAME_STEP = 2
+_VIDEO = re.compile(r"s(\d+)_act(\d+)_subact(\d+)_ca(\d+)$")  # the video ids ``_video`` makes
 
 
 def _file_split(split: str) -> str:
@@ -61,7 +65,11 @@ def detection_files(root: Path, split: str) -> dict[str, DetectionFile]:
     """Named detection files of a split (val subjects come from the training files)."""
     s = _file_split(split)
     path = root / f"Human36M_{s}_cpn_joint_2d.json"
-    return {"cpn": DetectionFile(path, f"Human3.6M {s} CPN detections", _read_cpn)}
+    noise = "Human3.6M precomputed noisy COCO 2D (NeuralAnnot)"
+    return {
+        "cpn": DetectionFile(path, f"Human3.6M {s} CPN detections", _read_cpn),
+        "official_noise": DetectionFile(root / "annotations", noise, _read_official_noise),
+    }
 
 
 def read(options: ReaderOptions, split: str) -> FrameTable:
@@ -127,7 +135,7 @@ def _read_subject(ann_dir: Path, subject: int) -> dict[str, np.ndarray]:
         "camera_id": np.array([img["cam_idx"] for img in imgs], dtype=np.int64),
         "joints_h36m": joints_cam.astype(np.float32),
         "pose": stack_params(params, "pose", 72),
-        "betas": stack_params(params, "shape", 10),
+        "betas": mean_shape_if_extreme(stack_params(params, "shape", 10)),
         "transl": stack_params(params, "trans", 3),
         "smpl_valid": np.array([p is not None for p in params]),
         "rotation": rotation,
@@ -145,14 +153,11 @@ def _read_subject(ann_dir: Path, subject: int) -> dict[str, np.ndarray]:
 
 
 def _fit(fits: dict, key: tuple) -> dict | None:
-    """The SMPL fit of a frame, with |beta| > 3 shapes reset to the mean shape as officially; or None."""
+    """The SMPL fit of a frame, or None."""
     try:
-        param = nested(fits, key, "fit")
+        return nested(fits, key, "fit")
     except DataMismatchError:
         return None
-    if np.abs(np.asarray(param["shape"], dtype=np.float32)).max() > 3:
-        param = {**param, "shape": np.zeros(10, dtype=np.float32)}
-    return param
 
 
 def _video(img: dict) -> str:
@@ -206,3 +211,22 @@ def _read_cpn(path: Path, table: FrameTable, what: str) -> Keypoints2D:
     return keypoints_from_array(
         "h36m17", np.stack([np.asarray(values[r], np.float32).reshape(17, -1) for r in rows])
     )
+
+
+def _read_official_noise(ann_dir: Path, table: FrameTable, what: str) -> Keypoints2D:
+    """COCO-17 of the per-subject noisy 2D files, ``[action][subaction][cam][source frame]``."""
+    keys = [(*_video_keys(v), f * _FRAME_STEP) for v, f in zip(table.video, table.frame, strict=True)]
+    files = {
+        subject: load_json(ann_dir / f"Human36M_subject{subject}_joint_coco_img_noise_neuralannot.json", what)
+        for subject in sorted({k[0] for k in keys})
+    }
+    values = np.stack([np.asarray(nested(files[k[0]], k[1:], what), np.float32)[:17, :2] for k in keys])
+    return keypoints_from_array("coco17", values)
+
+
+def _video_keys(video: str) -> tuple[int, int, int, int]:
+    """(subject, action, subaction, camera) of a video id made by ``_video``."""
+    match = _VIDEO.match(str(video))
+    if match is None:
+        raise DataMismatchError(f"Human3.6M: unexpected video id {video!r}")
+    return tuple(int(g) for g in match.groups())

@@ -5,12 +5,19 @@ Training split (our 'train' / 'val' are a deterministic per-video holdout of it,
 * ``MPI-INF-3DHP.json``: COCO-format; ``images[]`` (``id``, ``file_name``, ``width``, ``height``,
   ``subject_idx``, ``seq_idx``, ``cam_idx``, ``frame_idx``), ``annotations[]`` (``id``, ``image_id``).
 * ``MPI-INF-3DHP_SMPL_NeuralAnnot.json``: ``{pose, shape, trans}`` per ``[subject][seq][frame]`` in world
-  coordinates (metres); missing or NaN parameters leave the frame without a mesh.
+  coordinates (metres); missing or NaN parameters leave the frame without a mesh; shapes with any
+  |beta| > 3 become the mean shape, as officially.
 * ``MPI-INF-3DHP_camera.json``: ``{focal, princpt, R, t (mm)}`` per ``[subject][seq][cam]``.
 * ``MPII3D_train_joint_coco_cam.json`` (COCO-19 3D, mm), ``MPII3D_train_gt_joint_coco_img.json``
-  (COCO-19 2D), ``MPII3D_train_joint_h36m_cam.json`` (H36M-17 3D, mm), each keyed by ``str(annotation id)``.
+  (COCO-19 2D), ``MPII3D_train_joint_h36m_cam.json`` (H36M-17 3D, mm) and
+  ``MPII3D_train_joint_coco_img_noise.json`` (the official precomputed noisy COCO-19 2D input, pixels;
+  'official_noise'), each keyed ``[subject][seq][cam][frame]``.
 * ``mpii3d_train_scale12_db.pt`` (joblib: ``features``, ``img_name`` as
   ``.../S{s}/Seq{q}/video_{c}/{frame:06d}.jpg``), joined on (subject, seq, cam, frame).
+
+As officially, a training frame whose noisy 2D is further than ``DATA.FIT_ERROR_MAX`` from its ground-truth
+2D (lib/data/fit_check.py, in a 64x64 box around the noisy pose) has no targets: its joints are marked
+invalid, which leaves its mesh without a root and so invalid too. Its windows stay, as officially.
 
 Test split (the official 'val' DB; our 'test'): ``mpii3d_val_scale12_db.pt`` (TCMR DB: ``vid_name``
 'subj<k>_seg<i>', ``frame_id`` 'img_000001', ``img_name`` '.../mpi_inf_3dhp_test_set/TS<k>/imageSequence/
@@ -31,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.data.datasets.common import image_index, nested
+from lib.data.datasets.common import image_index, mean_shape_if_extreme, nested
 from lib.data.datasets.detections import DetectionFile
+from lib.data.fit_check import box_errors, within
 from lib.data.frames import (
     DataMismatchError,
     FrameTable,
@@ -67,7 +75,7 @@ _TEST_SEQUENCE = re.compile(r"(?:^|/)(TS\d)/")
 
 
 def detection_files(root: Path, split: str) -> dict[str, DetectionFile]:
-    """Named detection files of a split."""
+    """Named detection files of a split (the training split's 'official_noise' comes with the table)."""
     if split == "test":
         return {
             "vitpose": DetectionFile(
@@ -136,11 +144,14 @@ def _read_train(options: ReaderOptions) -> FrameTable:
     )
     keep = np.flatnonzero(found)
     anns, imgs, keys = [anns[i] for i in keep], [imgs[i] for i in keep], [keys[i] for i in keep]
-    aids = [str(a["id"]) for a in anns]
     cams = load_json(root / "MPI-INF-3DHP_camera.json", "MPI-INF-3DHP train cameras")
     cam = [nested(cams, (s, q, c), "MPI-INF-3DHP train cameras") for s, q, c, _ in keys]
-    joints = _train_joints(root, aids)
-    n = len(anns)
+    joints = _train_joints(root, keys)
+    gt2d, noisy = joints.pop("gt2d"), joints.pop("noise2d")
+    ones = np.ones((len(anns), 17), np.float32)
+    # The official check measures the noisy input against the truth in the box of the noisy pose.
+    errors = box_errors(noisy[:, :17], gt2d[:, :17], ones.astype(bool), noisy)
+    usable = within(errors, options.fit_error_max)
     return FrameTable(
         name=NAME,
         video=np.array([f"S{s}_Seq{q}_cam{c}" for s, q, c, _ in keys]),
@@ -149,17 +160,16 @@ def _read_train(options: ReaderOptions) -> FrameTable:
         image_name=np.array([img["file_name"] for img in imgs]),
         features=np.asarray(db["features"], dtype=np.float32),
         feature_row=rows[keep],
-        gt2d={
-            "coco17": Keypoints2D("coco17", joints.pop("gt2d")[:, :17].copy(), np.ones((n, 17), np.float32))
-        },
+        gt2d={"coco17": Keypoints2D("coco17", gt2d[:, :17].copy(), ones)},
+        detections={"official_noise": Keypoints2D("coco17", noisy[:, :17].copy(), ones.copy())},
         joints3d=joints,
-        joints3d_valid={k: np.ones(v.shape[:2], dtype=bool) for k, v in joints.items()},
+        joints3d_valid={k: np.repeat(usable[:, None], v.shape[1], axis=1) for k, v in joints.items()},
         smpl=_train_smpl(root, keys, cam),
         camera=np.array(
             [[*np.ravel(c["focal"])[:2], *np.ravel(c["princpt"])[:2]] for c in cam], dtype=np.float32
         ),
         camera_id=np.array([c for _, _, c, _ in keys], dtype=np.int64),
-        ann_id=np.array(aids, dtype=np.int64),
+        ann_id=np.array([int(a["id"]) for a in anns], dtype=np.int64),
         image_id=np.array([int(img["id"]) for img in imgs], dtype=np.int64),
     )
 
@@ -171,17 +181,19 @@ def _feature_key(name: str) -> tuple[int, int, int, int]:
     return tuple(int(g) for g in match.groups())
 
 
-def _train_joints(root: Path, aids: list[str]) -> dict[str, np.ndarray]:
-    """COCO-19 / H36M-17 camera joints (m) and, under 'gt2d', the GT COCO-19 2D of each annotation."""
+def _train_joints(root: Path, keys: list[tuple]) -> dict[str, np.ndarray]:
+    """COCO-19 / H36M-17 camera joints (m) and, under 'gt2d' / 'noise2d', the ground-truth / noisy COCO-19
+    2D (pixels) of each (subject, seq, cam, frame) key."""
     files = {
         "coco19": ("MPII3D_train_joint_coco_cam.json", "COCO-19 camera joints", (19, 3), 1000.0),
         "h36m17": ("MPII3D_train_joint_h36m_cam.json", "H36M-17 camera joints", (17, 3), 1000.0),
         "gt2d": ("MPII3D_train_gt_joint_coco_img.json", "ground-truth 2D joints", (19, 2), 1.0),
+        "noise2d": ("MPII3D_train_joint_coco_img_noise.json", "precomputed noisy 2D joints", (19, 2), 1.0),
     }
     out = {}
     for key, (file, what, shape, scale) in files.items():
         data = load_json(root / file, f"MPI-INF-3DHP train {what}")
-        values = [np.asarray(nested(data, (a,), f"MPI-INF-3DHP train {what}"), np.float32) for a in aids]
+        values = [np.asarray(nested(data, k, f"MPI-INF-3DHP train {what}"), np.float32) for k in keys]
         out[key] = np.stack([v[: shape[0], : shape[1]] for v in values]) / scale
     return out
 
@@ -206,7 +218,7 @@ def _train_smpl(root: Path, keys: list[tuple], cam: list[dict]) -> SmplParams:
             valid[i] = True
     return SmplParams(
         pose=pose,
-        betas=betas,
+        betas=mean_shape_if_extreme(betas),
         transl=transl,
         gender=np.full(n, "neutral"),
         valid=valid,
