@@ -7,7 +7,7 @@ EVAL.PROTOCOL chooses both the frames and the metrics (lib/eval/selection.py, li
 'full' (default) predicts every frame of every test video (windows padded at the video ends, all
 Human3.6M cameras, the camera-4 figure also reported); 'official' reproduces the official code (its
 window set, Human3.6M camera 4 only). Metrics are in mm (ACCEL in mm/frame^2).
-Writes to OUTPUT_DIR/EXPERIMENT/<timestamp>/: config.yaml, metrics.json, predictions_<dataset>.npz
+Writes to OUTPUT_DIR/EXPERIMENT/eval/<timestamp>/: config.yaml, metrics.json, predictions_<dataset>.npz
 (every frame's prediction and target, see lib/eval/predictions.py), per_sequence.csv, report.md,
 plots/*.png and tensorboard/ (lib/eval/report.py), and prints a table; with EVAL.MEAN_BASELINE it also
 scores a trivial predictor (the mean training target) for reference.
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = build_model(cfg, assets.coarse_mesh)
     load_model_weights(model, checkpoint)
     model.to(env.device).eval()
-    run_dir = create_run_dir(cfg)
+    run_dir = create_run_dir(cfg, group="eval")
     report = EvalReport(run_dir, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
     results = {}
     for name in cfg.DATA.TEST_LIST:

@@ -76,3 +76,12 @@ def test_run_dirs_are_never_reused(tmp_path):
     assert first != second and (first / "config.yaml").is_file() and (second / "config.yaml").is_file()
     assert (tmp_path / "exp" / "latest").resolve() == second.resolve()
     assert get_cfg(second / "config.yaml") == cfg
+
+
+def test_an_evaluation_does_not_move_the_training_runs_latest(tmp_path):
+    cfg = get_cfg(opts=["OUTPUT_DIR", str(tmp_path), "EXPERIMENT", "exp"])
+    train_run = create_run_dir(cfg)
+    eval_run = create_run_dir(cfg, group="eval")
+    assert eval_run.parent == tmp_path / "exp" / "eval"
+    assert (tmp_path / "exp" / "latest").resolve() == train_run.resolve()
+    assert (tmp_path / "exp" / "eval" / "latest").resolve() == eval_run.resolve()

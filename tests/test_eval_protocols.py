@@ -66,7 +66,7 @@ def evaluate(workspace, dataset: str, protocol: str) -> tuple[dict, dict[str, np
         "DATA.TEST_LIST", f"['{dataset}']", "EVAL.PROTOCOL", protocol, "EXPERIMENT", experiment,
     ]  # fmt: skip
     assert eval_main(argv) == 0
-    run = (output / experiment / "latest").resolve()
+    run = (output / experiment / "eval" / "latest").resolve()
     summary = json.loads((run / "metrics.json").read_text())
     assert summary["protocol"] == protocol
     assert f"protocol: **{protocol}**" in (run / "report.md").read_text()

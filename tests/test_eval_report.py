@@ -236,7 +236,7 @@ def eval_run(synthetic_body_dir, tiny_synthetic_data, tmp_path_factory) -> Path:
     checkpoint = output / "tiny.pth"
     torch.save({"model": build_model(cfg, build_body_assets(cfg).coarse_mesh).state_dict()}, checkpoint)
     assert eval_main(["--cfg", "configs/synthetic_mesh.yaml", "--checkpoint", str(checkpoint), *opts]) == 0
-    return (output / "synthetic_mesh" / "latest").resolve()
+    return (output / "synthetic_mesh" / "eval" / "latest").resolve()
 
 
 def test_eval_writes_the_results_folder(eval_run):

@@ -1,5 +1,7 @@
-"""Experiment folders: ``OUTPUT_DIR/<EXPERIMENT>/<timestamp>/``, never overwritten, with the frozen
-config saved first and a ``latest`` link to the newest run of an experiment."""
+"""Experiment folders: ``OUTPUT_DIR/<EXPERIMENT>/<timestamp>/`` for training runs and
+``OUTPUT_DIR/<EXPERIMENT>/<group>/<timestamp>/`` for other jobs on the experiment (``eval``), never
+overwritten, with the frozen config saved first and a ``latest`` link to the newest run of each folder
+(an evaluation never moves the training runs' ``latest``)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from lib.config import save_cfg
 LATEST = "latest"
 
 
-def create_run_dir(cfg: CfgNode, name: str | None = None) -> Path:
-    """Make a new, empty run folder, save the config in it and point ``latest`` at it."""
-    experiment = Path(cfg.OUTPUT_DIR) / cfg.EXPERIMENT
+def create_run_dir(cfg: CfgNode, name: str | None = None, group: str = "") -> Path:
+    """Make a new, empty run folder (inside ``group`` when given), save the config in it and point
+    ``latest`` at it."""
+    experiment = Path(cfg.OUTPUT_DIR) / cfg.EXPERIMENT / group
     experiment.mkdir(parents=True, exist_ok=True)
     stem = name or time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(1000):
