@@ -62,7 +62,8 @@ def demo_config(cfg_path: str | None, checkpoint: str | None, opts: Sequence[str
                 f"{checkpoint} carries no config (an official checkpoint?): pass --cfg, e.g. "
                 "configs/demo_official.yaml for mesh_vis.pth.tar"
             )
-        cfg = get_cfg_from_text(saved, opts, source=f"config saved in {checkpoint}")
+        # The model's settings come from training; the DEMO.* settings of that time do not apply.
+        cfg = get_cfg_from_text(saved, opts, source=f"config saved in {checkpoint}", ignore=["DEMO"])
     return cfg, checkpoint
 
 

@@ -309,14 +309,19 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = ()) -> 
     return _finish(cfg, opts)
 
 
-def get_cfg_from_text(text: str, opts: Sequence[str] = (), source: str = "saved config") -> CN:
-    """Defaults, then a saved (self-contained) YAML text such as a checkpoint's ``config``, then
-    ``KEY VALUE`` overrides; validated and frozen."""
+def get_cfg_from_text(
+    text: str, opts: Sequence[str] = (), source: str = "saved config", ignore: Sequence[str] = ()
+) -> CN:
+    """Defaults, then a saved (self-contained) YAML text such as a checkpoint's ``config`` without its
+    top-level sections named in ``ignore`` (they keep the defaults), then ``KEY VALUE`` overrides;
+    validated and frozen."""
     cfg = get_cfg_defaults()
     try:
         saved = CN.load_cfg(text)
     except Exception as err:  # yacs / yaml parse errors
         raise ConfigError(f"{source}: not a valid YAML config: {err}") from None
+    for section in ignore:
+        saved.pop(section, None)
     _merge(cfg.merge_from_other_cfg, saved, source=source)
     return _finish(cfg, opts)
 

@@ -57,8 +57,13 @@ def render_mesh(
     camera: Camera,
     color: tuple[int, int, int] = (150, 175, 210),
     background: np.ndarray | tuple[int, int, int] = (255, 255, 255),
+    two_sided: bool = False,
 ) -> np.ndarray:
-    """Draw a mesh: (V, 3), (F, 3) -> (H, W, 3) uint8 BGR image; ``background`` is a colour or an image."""
+    """Draw a mesh: (V, 3), (F, 3) -> (H, W, 3) uint8 BGR image; ``background`` is a colour or an image.
+
+    Faces turned away from the camera are skipped, unless ``two_sided``: then every face is drawn (depth
+    order decides) and lit from whichever side faces the camera, which suits predicted meshes whose
+    triangles may be folded over."""
     height, width = image_size
     if isinstance(background, np.ndarray):
         image = background.copy()
@@ -73,7 +78,9 @@ def render_mesh(
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     to_camera = -(v0 + v1 + v2) / 3
     facing = (normals * to_camera).sum(1) > 0
-    visible = facing & (depth[tri] > 1e-3).all(1)
+    if two_sided:
+        normals = np.where(facing[:, None], normals, -normals)
+    visible = (facing | two_sided) & (depth[tri] > 1e-3).all(1)
     order = np.flatnonzero(visible)[np.argsort(-depth[tri[visible]].mean(1), kind="stable")]
     light = np.array([0.3, -0.4, -1.0]) / np.linalg.norm([0.3, -0.4, -1.0])
     shade = 0.35 + 0.65 * np.clip(normals @ light, 0, 1)

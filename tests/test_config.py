@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from yacs.config import CfgNode
 
-from lib.config import ConfigError, get_cfg, save_cfg, target_index
+from lib.config import ConfigError, get_cfg, get_cfg_defaults, get_cfg_from_text, save_cfg, target_index
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -97,3 +97,13 @@ def test_frozen_and_saved_config_round_trips(tmp_path):
     assert list((tmp_path / "run").iterdir()) == [tmp_path / "run" / "config.yaml"]  # no temporary left
     reloaded = get_cfg(tmp_path / "run" / "config.yaml")
     assert isinstance(reloaded, CfgNode) and reloaded == cfg
+
+
+def test_saved_config_text_round_trips_and_ignored_sections_keep_the_defaults():
+    saved = get_cfg(opts=["MODEL.SEQ_LEN", "8", "DEMO.SMPL_FIT_ITERS", "100"]).dump()
+    cfg = get_cfg_from_text(saved, ["DEMO.BATCH_SIZE", "4"], ignore=["DEMO"])
+    assert cfg.MODEL.SEQ_LEN == 8 and cfg.DEMO.BATCH_SIZE == 4
+    assert cfg.DEMO.SMPL_FIT_ITERS == get_cfg_defaults().DEMO.SMPL_FIT_ITERS
+    assert get_cfg_from_text(saved).DEMO.SMPL_FIT_ITERS == 100
+    with pytest.raises(ConfigError, match="checkpoint x: not a valid YAML config"):
+        get_cfg_from_text("a: [", source="checkpoint x")

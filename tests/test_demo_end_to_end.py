@@ -180,3 +180,21 @@ def test_demo_cli_bad_input_is_one_clear_line(scene, tiny_checkpoint, tmp_path, 
     assert run_cli(*argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_demo_runs_an_official_format_checkpoint_with_a_config(scene, tiny_checkpoint, tmp_path, capsys):
+    """Official checkpoints hold 'model_state_dict' with DataParallel's 'module.' prefix and no config."""
+    ours = torch.load(tiny_checkpoint, weights_only=True)
+    official = tmp_path / "mesh_vis.pth.tar"
+    torch.save({"model_state_dict": {f"module.{k}": v for k, v in ours["model"].items()}}, official)
+    args = ["--video", str(scene["video"]), "--checkpoint", str(official), "--out", str(tmp_path / "o")]
+    opts = [
+        "DEMO.PEOPLE", "file", "DEMO.DETECTION_FILE", str(scene["detections"]), "DEMO.FEATURES", "zeros",
+        "DEMO.MIN_TRACK_LEN", "8", "DEMO.SAVE_VIDEO", "False", "DEMO.FIT_SMPL", "False",
+    ]  # fmt: skip
+    assert run_cli(*args, *opts) == 2
+    assert "carries no config (an official checkpoint?): pass --cfg" in capsys.readouterr().err
+    cfg_file = tmp_path / "official_like.yaml"
+    cfg_file.write_text(ours["config"])  # stands in for configs/demo_official.yaml (licensed files)
+    assert run_cli("--cfg", str(cfg_file), *args, *opts) == 0
+    assert (tmp_path / "o" / "track_000.npz").is_file()

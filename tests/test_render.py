@@ -38,3 +38,6 @@ def test_back_faces_are_culled():
     v, f = _square(0.0, 0.5)
     image = render_mesh(v, f[:, ::-1], size, camera)  # faces pointing away from the camera
     assert (image == 255).all()
+    two_sided = render_mesh(v, f[:, ::-1], size, camera, two_sided=True)
+    front = render_mesh(v, f, size, camera)
+    assert (two_sided[30, 30] != 255).any() and tuple(two_sided[30, 30]) == tuple(front[30, 30])

@@ -61,4 +61,6 @@ class OverlayRenderer:
 
     def _draw(self, image: np.ndarray, vertices: np.ndarray, track_id: int, camera: Camera) -> np.ndarray:
         colour = PALETTE[track_id % len(PALETTE)]
-        return render_mesh(vertices, self.faces, image.shape[:2], camera, color=colour, background=image)
+        return render_mesh(
+            vertices, self.faces, image.shape[:2], camera, color=colour, background=image, two_sided=True
+        )
