@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from lib.cli import UserError, make_parser, run_main
-from lib.config import get_cfg, get_cfg_from_text
+from lib.config import get_cfg, get_cfg_from_text, target_index
 from lib.engine import build as B
 from lib.engine.distributed import resolve_device
 from lib.models.build import build_model
-from lib.models.weights import load_model_weights, read_checkpoint
+from lib.models.weights import extract_state_dict, load_weights, read_checkpoint
 
 REGRESSED_JOINT_SETS = ("h36m17", "smpl24")
 
@@ -37,11 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", metavar="DIR", help="output folder (default: output/demo/<video name>)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    cfg, checkpoint = demo_config(args.cfg, args.checkpoint, args.opts)
+    cfg, checkpoint, weights = demo_config(args.cfg, args.checkpoint, args.opts)
     if cfg.STAGE != "mesh":
         raise UserError(f"the demo needs a mesh-stage model; the config has STAGE {cfg.STAGE!r}")
     out_dir = Path(args.out) if args.out else Path(cfg.OUTPUT_DIR) / "demo" / Path(args.video).stem
-    result = run(cfg, checkpoint, args.video, out_dir)
+    result = run(cfg, checkpoint, weights, args.video, out_dir)
     for path in result.files:
         if path.parent == out_dir:
             print(f"wrote {path}")
@@ -50,13 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def demo_config(cfg_path: str | None, checkpoint: str | None, opts: Sequence[str]):
-    """The config (from ``--cfg``, else the one saved in the checkpoint) and the checkpoint path."""
+    """The config (from ``--cfg``, else the one saved in the checkpoint), the checkpoint path and its
+    network weights (the file is read once)."""
     cfg = get_cfg(cfg_path, opts)
     checkpoint = checkpoint or cfg.DEMO.CHECKPOINT
     if not checkpoint:
         raise UserError("no model to run: pass --checkpoint FILE, e.g. output/synthetic_mesh/latest/best.pth")
+    contents = read_checkpoint(checkpoint)
+    weights = extract_state_dict(contents, source=str(checkpoint))
     if cfg_path is None:
-        saved = read_checkpoint(checkpoint).get("config")
+        saved = contents.get("config")
         if not isinstance(saved, str):
             raise UserError(
                 f"{checkpoint} carries no config (an official checkpoint?): pass --cfg, e.g. "
@@ -64,10 +67,10 @@ def demo_config(cfg_path: str | None, checkpoint: str | None, opts: Sequence[str
             )
         # The model's settings come from training; the DEMO.* settings of that time do not apply.
         cfg = get_cfg_from_text(saved, opts, source=f"config saved in {checkpoint}", ignore=["DEMO"])
-    return cfg, checkpoint
+    return cfg, checkpoint, weights
 
 
-def run(cfg, checkpoint: str, video: str, out_dir: Path):
+def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, out_dir: Path):
     """Build every stage from the config and run the pipeline (imports stay inside: fast ``--help``)."""
     from lib.demo.features import build_feature_fn
     from lib.demo.overlay import OverlayRenderer
@@ -79,7 +82,7 @@ def run(cfg, checkpoint: str, video: str, out_dir: Path):
     source = build_frame_source(cfg, video)  # checks the input before the model is built
     assets = B.build_body_assets(cfg)
     model = build_model(cfg, assets.coarse_mesh)
-    load_model_weights(model, checkpoint)
+    load_weights(model, weights, source=str(checkpoint))
     model.to(resolve_device(cfg.DEVICE)).eval()
     faces = assets.faces.cpu().numpy()
     regressors = {name: assets.regressors[name].cpu().numpy() for name in REGRESSED_JOINT_SETS}
@@ -93,7 +96,7 @@ def run(cfg, checkpoint: str, video: str, out_dir: Path):
             faces,
             out_dir,
             seq_len=cfg.MODEL.SEQ_LEN,
-            target_index=cfg.MODEL.TARGET_INDEX if cfg.MODEL.TARGET_INDEX >= 0 else None,
+            target_index=target_index(cfg),
             pad_mode=d.PAD_MODE,
             batch_size=d.BATCH_SIZE,
             min_track_len=d.MIN_TRACK_LEN,

@@ -10,17 +10,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from lib.data.silhouette import FEATURE_DIM, crop_mask, silhouette_features, square_box
 from lib.demo.errors import DemoError
 from lib.demo.people import Track
+from lib.demo.pipeline import FeatureFn
 from lib.demo.video import FrameSource
-
-# features(tracks, source) -> one (N_i, D) float32 array per track
-FeatureFn = Callable[[Sequence[Track], FrameSource], list[np.ndarray]]
 
 
 def silhouette_track_features(
