@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lib.cli import UserError, make_parser, run_main
-from lib.config import get_cfg, get_cfg_from_text, target_index
+from lib.config import check_model_config, get_cfg, get_cfg_from_text, target_index
 from lib.engine import build as B
 from lib.engine.distributed import resolve_device
 from lib.models.build import build_model
@@ -58,15 +58,17 @@ def demo_config(cfg_path: str | None, checkpoint: str | None, opts: Sequence[str
         raise UserError("no model to run: pass --checkpoint FILE, e.g. output/synthetic_mesh/latest/best.pth")
     contents = read_checkpoint(checkpoint)
     weights = extract_state_dict(contents, source=str(checkpoint))
-    if cfg_path is None:
-        saved = contents.get("config")
-        if not isinstance(saved, str):
-            raise UserError(
-                f"{checkpoint} carries no config (an official checkpoint?): pass --cfg, e.g. "
-                "configs/demo_official.yaml for mesh_vis.pth.tar"
-            )
-        # The model's settings come from training; the DEMO.* settings of that time do not apply.
-        cfg = get_cfg_from_text(saved, opts, source=f"config saved in {checkpoint}", ignore=["DEMO"])
+    saved = contents.get("config")
+    if cfg_path is not None:
+        check_model_config(cfg, saved, str(checkpoint))
+        return cfg, checkpoint, weights
+    if not isinstance(saved, str):
+        raise UserError(
+            f"{checkpoint} carries no config (an official checkpoint?): pass --cfg, e.g. "
+            "configs/demo_official.yaml for mesh_vis.pth.tar"
+        )
+    # The model's settings come from training; the DEMO.* settings of that time do not apply.
+    cfg = get_cfg_from_text(saved, opts, source=f"config saved in {checkpoint}", ignore=["DEMO"])
     return cfg, checkpoint, weights
 
 

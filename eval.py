@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 
 from lib.cli import UserError, make_parser, run_main
-from lib.config import get_cfg
+from lib.config import check_model_config, get_cfg
 from lib.engine import build as B
 from lib.engine.distributed import DistEnv, resolve_device
 from lib.engine.run_dir import create_run_dir
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = DistEnv(rank=0, world_size=1, device=resolve_device(cfg.DEVICE))
     assets = B.build_body_assets(cfg)
     model = build_model(cfg, assets.coarse_mesh)
-    load_model_weights(model, checkpoint)
+    check_model_config(cfg, load_model_weights(model, checkpoint), str(checkpoint))
     model.to(env.device).eval()
     run_dir = create_run_dir(cfg, group="eval")
     report = EvalReport(run_dir, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())

@@ -139,7 +139,8 @@ def test_image_feature_switches():
         assert torch.equal(neither(pose2d, feats).mesh, neither(pose2d, other).mesh)
 
 
-def test_fixed_matrix_upsampling():
+def coarse_mesh_with_upsampling():
+    """A random coarse mesh with random sparse (U1, U0) and their product (6890, V')."""
     coarse = random_coarse_mesh(NUM_COARSE, 17)
     g = torch.Generator().manual_seed(3)
     u1 = (
@@ -147,11 +148,31 @@ def test_fixed_matrix_upsampling():
     ).to_sparse()
     u0 = (torch.rand(6890, 30, generator=g) * (torch.rand(6890, 30, generator=g) > 0.9)).to_sparse()
     coarse.upsample = (u1, u0)
+    return coarse, u0.to_dense() @ u1.to_dense()
+
+
+def test_fixed_matrix_upsampling():
+    coarse, matrix = coarse_mesh_with_upsampling()
     decoder = build("MODEL.DECODER.UPSAMPLE", "matrix", coarse=coarse).pose_mesh_coevo
     assert "upsample_conv.weight" not in decoder.state_dict()
     vertices = torch.randn(2, NUM_COARSE, 3)
-    expected = torch.einsum("vc,bcd->bvd", u0.to_dense() @ u1.to_dense(), vertices)
+    expected = torch.einsum("vc,bcd->bvd", matrix, vertices)
     torch.testing.assert_close(decoder.upsample(vertices), expected)
+
+
+def test_output_init_upsampling_starts_as_the_upsampled_coarse_mesh():
+    """OUTPUT_INIT upsampling: the learned Conv1d starts as U and the residual heads at zero, so the
+    first mesh is U @ the last block's vertices; the official init gives a random map instead."""
+    coarse, matrix = coarse_mesh_with_upsampling()
+    for output_init in ("upsampling", "official"):
+        model = build("MODEL.DECODER.OUTPUT_INIT", output_init, coarse=coarse)
+        last = []
+        hook = model.pose_mesh_coevo.blocks[-1].register_forward_hook(lambda m, a, out: last.append(out[1]))
+        with torch.no_grad():
+            mesh = model(*inputs()).mesh
+        hook.remove()
+        expected = torch.einsum("vc,bcd->bvd", matrix, last[0])
+        assert torch.allclose(mesh, expected, atol=1e-5) == (output_init == "upsampling")
 
 
 def test_sequence_length_and_target_index():
@@ -205,3 +226,17 @@ def test_pose_stream_input_normalisation(norm):
     with torch.no_grad():
         same = torch.allclose(model(pose2d, feats).pose3d, model(moved, feats).pose3d, atol=1e-5)
     assert same == (norm == "root_scale")
+
+
+def test_pose_stream_position_embedding_init():
+    """POS_EMBED_STD 0 keeps the official zeros; > 0 draws them (truncated at 2 std) and leaves every
+    other initial weight as the official construction order makes it."""
+    official, drawn = build(), build("MODEL.POSE_STREAM.POS_EMBED_STD", "0.5")
+    embeds = ("spatial_pos_embed", "temporal_pos_embed")
+    for name, value in official.pose_lifter.named_parameters():
+        other = dict(drawn.pose_lifter.named_parameters())[name]
+        if name in embeds:
+            assert not value.any()
+            assert 0.2 < other.std() < 0.6 and other.abs().max() <= 1.0
+        else:
+            assert torch.equal(value, other), name

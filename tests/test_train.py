@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
-from lib.config import get_cfg
+from lib.config import ConfigError, get_cfg
 from lib.models.build import build_model
 from tests.conftest import body_cfg_opts
 
@@ -76,6 +76,23 @@ def test_two_stages_train_and_write_their_outputs(opts):
     assert [(e.step, e.height) for e in images["val/mesh"]] == [(checkpoint["iteration"] // 2, 256),
                                                                 (checkpoint["iteration"], 256)]  # fmt: skip
     assert not tensorboard_images(pose_run)
+    assert_other_model_settings_refused(opts, pose_run, mesh_run)
+
+
+def assert_other_model_settings_refused(opts, pose_run: Path, mesh_run: Path) -> None:
+    """A switch that changes no weight's shape (so the weights would load) but does change the
+    computation: evaluating, or starting stage 2, under another value is a clear error naming it."""
+    from eval import main as eval_main
+
+    other = [*opts, "MODEL.POSE_STREAM.INPUT_NORM", "screen"]
+    argv = ["--cfg", "configs/synthetic_mesh.yaml", "--checkpoint", str(mesh_run / "best.pth"), *other]
+    with pytest.raises(ConfigError, match="MODEL.POSE_STREAM.INPUT_NORM: checkpoint 'root_scale', config 'screen'"):
+        eval_main(argv)
+    with pytest.raises(ConfigError, match=f"{pose_run / 'best.pth'} was trained with other MODEL settings"):
+        train.main(["--cfg", "configs/synthetic_mesh.yaml", *other,
+                    "MODEL.POSE_CHECKPOINT", str(pose_run / "best.pth")])  # fmt: skip
+    # Training-only keys (initialisation, drop path) may differ.
+    assert eval_main([*argv[:4], *opts, "MODEL.POSE_STREAM.POS_EMBED_STD", "0.0"]) == 0
 
 
 def tensorboard_images(run_dir: Path) -> dict[str, list]:

@@ -41,13 +41,15 @@ def build_pose_stream(cfg: CfgNode) -> PoseStream:
         use_img_feat=m.POSE_STREAM.USE_IMG_FEAT,
         output_scale=m.POSE_STREAM.OUTPUT_SCALE,
         input_norm=m.POSE_STREAM.INPUT_NORM,
+        pos_embed_std=m.POSE_STREAM.POS_EMBED_STD,
         root_index=JOINT_SETS[m.INPUT_JOINT_SET].index("Pelvis"),
     )
 
 
 def build_decoder(cfg: CfgNode, coarse_mesh: CoarseMeshLike) -> MeshDecoder:
     m, d = cfg.MODEL, cfg.MODEL.DECODER
-    upsample_matrix = compose_upsampling(coarse_mesh.upsample) if d.UPSAMPLE == "matrix" else None
+    needs_matrix = d.UPSAMPLE == "matrix" or d.OUTPUT_INIT == "upsampling"
+    upsample_matrix = compose_upsampling(coarse_mesh.upsample) if needs_matrix else None
     return MeshDecoder(
         num_joints=num_joints(m.INPUT_JOINT_SET),
         coarse_template=coarse_mesh.template,
@@ -70,6 +72,7 @@ def build_decoder(cfg: CfgNode, coarse_mesh: CoarseMeshLike) -> MeshDecoder:
         joint_input=d.JOINT_INPUT,
         init=d.INIT,
         upsample=d.UPSAMPLE,
+        output_init=d.OUTPUT_INIT,
         use_img_feat=d.USE_IMG_FEAT,
     )
 

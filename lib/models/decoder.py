@@ -16,6 +16,7 @@ from lib.models.norms import NORM_LAYERS
 JOINT_INPUTS = ("original", "chained")
 INITS = ("nearest_joint", "template", "zeros")
 UPSAMPLERS = ("conv", "matrix")
+OUTPUT_INITS = ("official", "upsampling")
 
 
 class MeshDecoder(nn.Module):
@@ -23,7 +24,8 @@ class MeshDecoder(nn.Module):
 
     The coarse mesh is handed in by the caller (see ``lib.body.coarse_mesh.CoarseMesh``):
     ``coarse_template`` (V', 3) metres, ``vertex_joint_map`` (V',) the joint each coarse vertex starts at,
-    and ``upsample_matrix`` (V, V') sparse, needed only by the fixed-matrix upsampler.
+    and ``upsample_matrix`` (V, V') sparse, needed by the fixed-matrix upsampler and by
+    ``output_init="upsampling"``.
     """
 
     def __init__(
@@ -50,12 +52,14 @@ class MeshDecoder(nn.Module):
         joint_input: str = "original",
         init: str = "nearest_joint",
         upsample: str = "conv",
+        output_init: str = "official",
         use_img_feat: bool = True,
     ) -> None:
         super().__init__()
         _check_choice("joint_input", joint_input, JOINT_INPUTS)
         _check_choice("init", init, INITS)
         _check_choice("upsample", upsample, UPSAMPLERS)
+        _check_choice("output_init", output_init, OUTPUT_INITS)
         _check_choice("norm", norm, tuple(NORM_LAYERS))
         if not use_img_feat and norm != "layernorm":
             raise ValueError(
@@ -90,6 +94,8 @@ class MeshDecoder(nn.Module):
         if use_img_feat:
             for axis in range(1, 4):
                 self.add_module(f"linear_cur{axis}", nn.Linear(2 * gru_hidden, num_vertices))
+        if output_init == "upsampling":
+            self._start_as_upsampling(upsample_matrix)
 
     @property
     def blocks(self) -> list[CoevoBlock]:
@@ -112,6 +118,21 @@ class MeshDecoder(nn.Module):
             raise ValueError(f"upsample='matrix' needs a ({num_vertices}, {num_coarse}) matrix, got {shape}")
         self.upsample_conv = None
         self.register_buffer("upsample_matrix", matrix.float().coalesce(), persistent=False)
+
+    @torch.no_grad()
+    def _start_as_upsampling(self, matrix: torch.Tensor | None) -> None:
+        """The learned upsampler's centre tap := U (V, V'), other taps and biases 0; residual heads 0."""
+        if self.upsample_conv is not None:
+            if matrix is None or tuple(matrix.shape) != tuple(self.upsample_conv.weight.shape[:2]):
+                raise ValueError("output_init='upsampling' needs the (V, V') upsampling matrix")
+            self.upsample_conv.weight.zero_()
+            self.upsample_conv.weight[:, :, 1] = matrix.to_dense()
+            self.upsample_conv.bias.zero_()
+        if self.use_img_feat:
+            for axis in range(1, 4):
+                head = getattr(self, f"linear_cur{axis}")
+                head.weight.zero_()
+                head.bias.zero_()
 
     def image_feature(self, img_feat: torch.Tensor) -> torch.Tensor | None:
         """img_feat: (B, T, D) -> the bi-GRU output at the target frame (B, 2 * hidden), or None."""

@@ -47,6 +47,7 @@ class PoseStream(nn.Module):
         output_scale: float = OFFICIAL_OUTPUT_SCALE_M,
         input_norm: str = "screen",
         root_index: int = 0,
+        pos_embed_std: float = 0.0,
     ) -> None:
         super().__init__()
         if input_norm not in INPUT_NORMS:
@@ -66,6 +67,9 @@ class PoseStream(nn.Module):
         self.norm_t = nn.LayerNorm(dim, eps=1e-6)
         self.regression = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 3))
         self.fusion = nn.Conv2d(seq_len, 1, kernel_size=1)
+        if pos_embed_std > 0:  # official: zeros (drawn last so the other layers keep the official init)
+            for embed in (self.spatial_pos_embed, self.temporal_pos_embed):
+                nn.init.trunc_normal_(embed, std=pos_embed_std, a=-2 * pos_embed_std, b=2 * pos_embed_std)
 
     def forward(self, pose2d: torch.Tensor, img_feat: torch.Tensor | None = None) -> torch.Tensor:
         """pose2d: (B, T, J, 2) normalised image coordinates; img_feat: (B, T, D).

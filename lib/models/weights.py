@@ -89,15 +89,19 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
     model.load_state_dict(state, strict=True)
 
 
-def load_model_weights(model: nn.Module, path: str | os.PathLike, prefix: str = "") -> None:
+def load_model_weights(model: nn.Module, path: str | os.PathLike, prefix: str = "") -> str | None:
     """Load a checkpoint file into ``model``; ``prefix`` selects a sub-network (e.g. 'pose_lifter.').
 
     Works with our checkpoints and with the official ``pose_*.pth.tar`` / ``mesh_*.pth.tar`` files.
+    Returns the config text saved in the checkpoint (ours), or None (official ones).
     """
-    state = extract_state_dict(read_checkpoint(path), source=str(path))
+    checkpoint = read_checkpoint(path)
+    state = extract_state_dict(checkpoint, source=str(path))
     if prefix:
         state = select_prefix(state, prefix)
     load_weights(model, state, source=str(path))
+    saved = checkpoint.get("config")
+    return saved if isinstance(saved, str) else None
 
 
 def _strip_wrappers(key: str) -> str:
