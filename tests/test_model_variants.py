@@ -160,18 +160,23 @@ def test_fixed_matrix_upsampling():
     torch.testing.assert_close(decoder.upsample(vertices), expected)
 
 
+def mesh_and_last_block_vertices(model) -> tuple[torch.Tensor, torch.Tensor]:
+    seen = []
+    hook = model.pose_mesh_coevo.blocks[-1].register_forward_hook(lambda m, a, out: seen.append(out[1]))
+    with torch.no_grad():
+        mesh = model(*inputs()).mesh
+    hook.remove()
+    return mesh, seen[0]
+
+
 def test_output_init_upsampling_starts_as_the_upsampled_coarse_mesh():
     """OUTPUT_INIT upsampling: the learned Conv1d starts as U and the residual heads at zero, so the
     first mesh is U @ the last block's vertices; the official init gives a random map instead."""
     coarse, matrix = coarse_mesh_with_upsampling()
     for output_init in ("upsampling", "official"):
         model = build("MODEL.DECODER.OUTPUT_INIT", output_init, coarse=coarse)
-        last = []
-        hook = model.pose_mesh_coevo.blocks[-1].register_forward_hook(lambda m, a, out: last.append(out[1]))
-        with torch.no_grad():
-            mesh = model(*inputs()).mesh
-        hook.remove()
-        expected = torch.einsum("vc,bcd->bvd", matrix, last[0])
+        mesh, last_vertices = mesh_and_last_block_vertices(model)
+        expected = torch.einsum("vc,bcd->bvd", matrix, last_vertices)
         assert torch.allclose(mesh, expected, atol=1e-5) == (output_init == "upsampling")
 
 
