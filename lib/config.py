@@ -58,6 +58,8 @@ _C.MODEL.POSE_STREAM.OUTPUT_SCALE = 0.001
 # (paper eq. 5), so the network itself must learn to ignore where and how large the person is.
 # 'root_scale': each frame's pose minus its pelvis, divided by the window's mean joint-to-pelvis distance;
 # root-relative 3D targets do not depend on either, and a model trained from scratch learns much sooner.
+# 'window_root_scale': the same but every frame minus the middle frame's pelvis, so the pelvis track
+# within the window (e.g. the walking direction, a cue to where the body faces) stays visible.
 _C.MODEL.POSE_STREAM.INPUT_NORM = "screen"
 # Std of the (truncated normal) initial spatial and temporal position embeddings; 0 = zeros (official).
 # From zeros the joint tokens start indistinguishable but for their coordinates and a model trained
@@ -266,7 +268,7 @@ _C.DEMO.SIDE_VIEW = False  # add a panel with the meshes seen from the side (tur
 CHOICES: dict[str, tuple[str, ...]] = {
     "STAGE": ("pose", "mesh"),
     "MODEL.INPUT_JOINT_SET": ("coco19", "h36m17"),
-    "MODEL.POSE_STREAM.INPUT_NORM": ("screen", "root_scale"),
+    "MODEL.POSE_STREAM.INPUT_NORM": ("screen", "root_scale", "window_root_scale"),
     "MODEL.DECODER.JOINT_INPUT": ("original", "chained"),
     "MODEL.DECODER.INIT": ("nearest_joint", "template", "zeros"),
     "MODEL.DECODER.NEAREST_JOINT_SET": ("h36m17", "input"),

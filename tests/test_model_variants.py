@@ -221,16 +221,21 @@ def test_official_joint_input_leaves_joint_branches_of_early_blocks_untrained():
     assert all(name.split(".")[2] in joint_only for name in dead)
 
 
-@pytest.mark.parametrize("norm", ["screen", "root_scale"])
+@pytest.mark.parametrize("norm", ["screen", "root_scale", "window_root_scale"])
 def test_pose_stream_input_normalisation(norm):
-    """root_scale makes the output independent of where and how large the person is in the frame;
-    screen (official) feeds the coordinates as they are."""
+    """root_scale and window_root_scale make the output independent of where and how large the person is
+    in the frame, screen (official) feeds the coordinates as they are; only window_root_scale sees the
+    person's track within the window."""
     model = build("MODEL.POSE_STREAM.INPUT_NORM", norm)
     pose2d, feats = inputs()
     moved = pose2d * 0.3 + torch.tensor([0.4, -0.2])  # smaller, elsewhere in the frame
+    track = torch.linspace(0, 0.5, pose2d.shape[1])[None, :, None, None] * torch.tensor([1.0, 0.0])
     with torch.no_grad():
-        same = torch.allclose(model(pose2d, feats).pose3d, model(moved, feats).pose3d, atol=1e-5)
-    assert same == (norm == "root_scale")
+        out = model(pose2d, feats).pose3d
+        same_place = torch.allclose(out, model(moved, feats).pose3d, atol=1e-5)
+        same_track = torch.allclose(out, model(pose2d + track, feats).pose3d, atol=1e-5)
+    assert same_place == (norm != "screen")
+    assert same_track == (norm == "root_scale")
 
 
 def test_pose_stream_position_embedding_init():

@@ -78,22 +78,38 @@ def render_silhouette(pixels: np.ndarray, faces: np.ndarray, size: int, front: n
     """
     mask = np.zeros((size, size), np.uint8)
     tri = pixels[faces if front is None else faces[front]]  # (F, 3, 2)
-    low, high = np.ceil(tri.min(axis=1)).astype(int), np.floor(tri.max(axis=1)).astype(int)  # (F, 2)
-    keep = np.all((high >= 0) & (low < size) & (high >= low), axis=1)
+    low, high = np.ceil(_corner_min(tri)).astype(int), np.floor(_corner_max(tri)).astype(int)  # (F, 2)
+    keep = _both((high >= 0) & (low < size) & (high >= low))
     tri, low, high = tri[keep], low[keep], high[keep]
-    small = np.all(high - low < _SMALL, axis=1)
+    small = _both(high - low < _SMALL)
     # Vectorised pixel-centre test for the small triangles: (F, K*K) candidate pixels each.
     grid = np.stack(np.meshgrid(np.arange(_SMALL), np.arange(_SMALL), indexing="xy"), -1).reshape(-1, 2)
     cand = low[small][:, None, :] + grid[None]  # (Fs, K*K, 2)
     a, b, c = (tri[small][:, None, k] for k in range(3))  # (Fs, 1, 2)
     e0, e1, e2 = _edge(a, b, cand), _edge(b, c, cand), _edge(c, a, cand)
     inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
-    inside &= np.all((cand >= 0) & (cand < size), axis=-1)
+    inside &= _both((cand >= 0) & (cand < size))
     hit = cand[inside]
     mask[hit[:, 1], hit[:, 0]] = 1
     for corners in np.round(tri[~small] * (1 << _SUBPIXEL)).astype(np.int32):
         cv2.fillConvexPoly(mask, corners, 1, cv2.LINE_8, _SUBPIXEL)
     return mask
+
+
+# Reductions over the tiny last axes written out: numpy's axis reductions cost ~5x more here, and these
+# run for every face of every generated frame.
+def _corner_min(tri: np.ndarray) -> np.ndarray:
+    """(F, 3, 2) -> (F, 2) the smallest x and y of each triangle's corners."""
+    return np.minimum(np.minimum(tri[:, 0], tri[:, 1]), tri[:, 2])
+
+
+def _corner_max(tri: np.ndarray) -> np.ndarray:
+    return np.maximum(np.maximum(tri[:, 0], tri[:, 1]), tri[:, 2])
+
+
+def _both(flags: np.ndarray) -> np.ndarray:
+    """(..., 2) bool -> (...,) both x and y flags set."""
+    return flags[..., 0] & flags[..., 1]
 
 
 def _edge(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -105,9 +121,9 @@ def _edge(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def facing_camera(vertices_cam: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(F,) bool: faces whose winding-defined normal points towards the camera at the origin."""
-    tri = vertices_cam[faces]  # (F, 3, 3)
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    return np.einsum("fi,fi->f", normal, tri.mean(axis=1)) < 0
+    a, b, c = (vertices_cam[faces[:, k]] for k in range(3))  # (F, 3) each
+    normal = np.cross(b - a, c - a)
+    return np.einsum("fi,fi->f", normal, a + b + c) < 0  # towards the centroid (3x: same sign)
 
 
 def occluded_by_surface(
@@ -124,7 +140,7 @@ def occluded_by_surface(
     uv = vertices_cam[:, :2] / depth_v[:, None] * focal + center  # (V, 2)
     tri, tri_depth = uv[faces], depth_v[faces]  # (F, 3, 2), (F, 3)
     p_uv = points_cam[:, :2] / np.maximum(points_cam[:, 2:3], 1e-3) * focal + center  # (P, 2)
-    lo, hi = tri.min(axis=1), tri.max(axis=1)  # (F, 2)
+    lo, hi = _corner_min(tri), _corner_max(tri)  # (F, 2)
     px, py = p_uv[:, :1], p_uv[:, 1:]  # (P, 1)
     covers = (lo[:, 0] <= px) & (px <= hi[:, 0]) & (lo[:, 1] <= py) & (py <= hi[:, 1])  # (P, F)
     p_idx, f_idx = np.nonzero(covers)

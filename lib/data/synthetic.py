@@ -189,9 +189,12 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
         x0, y0, x1, y1 = occluder
         inside = (keypoints[..., 0] >= x0) & (keypoints[..., 0] < x1)
         visible &= ~(inside & (keypoints[..., 1] >= y0) & (keypoints[..., 1] < y1))
+    # The front-facing half of the closed surface: all the silhouette needs, and the first surface a
+    # camera ray meets, so also enough to tell whether a joint inside the body is hidden.
+    front = [facing_camera(vertices[t], faces) for t in range(num_frames)]
     for t in range(num_frames):
         visible[t] &= ~occluded_by_surface(
-            coco[t], vertices[t], faces, camera.focal, camera.center, settings.occlusion_margin
+            coco[t], vertices[t], faces[front[t]], camera.focal, camera.center, settings.occlusion_margin
         )
 
     detections = _detect(noise, keypoints, visible, noise_rng(settings.seed, 0, f"synthetic/{name}"))
@@ -201,7 +204,7 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
     for t in range(num_frames):
         box = square_box(detections[t, :17, :2], settings.crop_scale)
         uv = to_crop(project(vertices[t], camera.focal, camera.center), box, size)
-        mask = render_silhouette(uv, faces, size, facing_camera(vertices[t], faces))
+        mask = render_silhouette(uv, faces, size, front[t])
         if occluder is not None:
             corners = to_crop(np.asarray(occluder, dtype=float).reshape(2, 2), box, size)
             mask = cut_box(mask, corners.ravel())

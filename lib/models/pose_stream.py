@@ -14,15 +14,22 @@ from lib.models.layers import TransformerBlock
 # The official regression head is trained in millimetres; scaling its output keeps official
 # checkpoints usable while everything downstream works in metres.
 OFFICIAL_OUTPUT_SCALE_M = 1e-3
-INPUT_NORMS = ("screen", "root_scale")
+INPUT_NORMS = ("screen", "root_scale", "window_root_scale")
 
 
-def root_scale_normalize(pose2d: torch.Tensor, root_index: int) -> torch.Tensor:
-    """(B, T, J, 2) -> each frame's pose minus its root joint, divided by the window's mean
-    joint-to-root distance (one scale per window keeps the motion's size changes within the window)."""
-    centred = pose2d - pose2d[:, :, root_index : root_index + 1]
-    scale = centred.norm(dim=-1).mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)  # (B, 1, 1)
-    return centred / scale[..., None]
+def root_scale_normalize(
+    pose2d: torch.Tensor, root_index: int, anchor_frame: int | None = None
+) -> torch.Tensor:
+    """(B, T, J, 2) -> poses minus a root position, divided by the window's mean joint-to-root distance
+    (one scale per window keeps the motion's size changes within the window).
+
+    The root position is each frame's own root joint (``anchor_frame`` None), or the root joint of frame
+    ``anchor_frame`` for every frame, which keeps the root's track within the window visible.
+    """
+    own_root = pose2d[:, :, root_index : root_index + 1]  # (B, T, 1, 2)
+    scale = (pose2d - own_root).norm(dim=-1).mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)  # (B, 1, 1)
+    root = own_root if anchor_frame is None else own_root[:, anchor_frame : anchor_frame + 1]
+    return (pose2d - root) / scale[..., None]
 
 
 class PoseStream(nn.Module):
@@ -77,8 +84,9 @@ class PoseStream(nn.Module):
         Returns the fused 3D pose (B, J, 3) in metres, root-relative.
         """
         b, t, j, _ = pose2d.shape
-        if self.input_norm == "root_scale":
-            pose2d = root_scale_normalize(pose2d, self.root_index)
+        if self.input_norm != "screen":
+            anchor = t // 2 if self.input_norm == "window_root_scale" else None
+            pose2d = root_scale_normalize(pose2d, self.root_index, anchor)
         x = self.joint_embed(pose2d.reshape(b * t, j, 2))  # (B*T, J, C)
         if self.imgfeat_embed is not None:
             x = x + self.imgfeat_embed(img_feat.reshape(b * t, 1, -1))
