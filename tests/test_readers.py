@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
 from lib.data.build import build_dataset
-from lib.data.frames import DataFileError, DataMismatchError
+from lib.data.frames import DataFileError, DataMismatchError, load_feature_json
 from lib.data.video_dataset import DetectorError
 from tests.reader_files import LinearBody, cfg, regressors, write_json, write_pw3d
 
@@ -174,3 +175,22 @@ def test_float16_mesh_cache(pw3d):
     ds = build_dataset(cfg(tmp_path, "DATA.MESH_CACHE_DTYPE", "float16"), "3dpw", "test", body, regs)
     assert ds.meshes.dtype == np.float16 and ds.meshes.shape == (9, 6890, 3)
     assert ds[0]["mesh"].dtype == torch.float32
+
+
+def test_feature_json_cache(tmp_path):
+    """The parsed feature file is cached by path, size and mtime: a second read skips the JSON, an edited
+    file is parsed again, and no cache folder means no cache."""
+    path, cache = tmp_path / "feat.json", tmp_path / "cache"
+    path.write_text(json.dumps({"a_0_1": [0.5, 1.0], "a_0_2": [0.25, 0.0]}))
+    keys, rows = load_feature_json(path, "features", cache)
+    assert (
+        keys == ["a_0_1", "a_0_2"] and rows.dtype == np.float32 and rows.tolist() == [[0.5, 1.0], [0.25, 0.0]]
+    )
+    (cached,) = cache.iterdir()
+    again_keys, again_rows = load_feature_json(path, "features", cache)
+    assert again_keys == keys and np.array_equal(again_rows, rows)
+    path.write_text(json.dumps({"b_0_1": [2.0, 3.0, 4.0]}))
+    os.utime(path, ns=(cached.stat().st_mtime_ns + 10**9,) * 2)
+    assert load_feature_json(path, "features", cache)[0] == ["b_0_1"]
+    assert len(list(cache.iterdir())) == 2
+    assert load_feature_json(path, "features", None)[1].shape == (1, 3)

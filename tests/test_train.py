@@ -40,7 +40,7 @@ def opts(synthetic_body_dir, tiny_synthetic_data, tmp_path_factory) -> list[str]
         "OUTPUT_DIR", str(tmp_path_factory.mktemp("output")), "DATA.SYNTHETIC.DIR", str(data_dir),
         "DATA.CACHE_DIR", str(tmp_path_factory.mktemp("cache")), "DATA.WORKERS", "0",
         "TRAIN.BATCH_SIZE", "4", "TRAIN.EPOCHS", "2", "TRAIN.LOG_EVERY", "2", "EVAL.BATCH_SIZE", "8",
-        "DATA.EPOCH_LENGTH", "0", "TRAIN.WARMUP_EPOCHS", "0",
+        "DATA.EPOCH_LENGTH", "0", "TRAIN.WARMUP_EPOCHS", "0", "TRAIN.VAL_EVERY", "1",
     ]  # fmt: skip
 
 

@@ -113,6 +113,7 @@ def reader_options(cfg: CfgNode, name: str) -> ReaderOptions:
         missing_features=cfg.DATA.MISSING_FEATURES,
         subjects=subjects,
         fit_error_max=cfg.DATA.FIT_ERROR_MAX,
+        cache_dir=Path(cfg.DATA.CACHE_DIR),
     )
 
 

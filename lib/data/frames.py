@@ -21,6 +21,8 @@ from typing import Any
 import joblib
 import numpy as np
 
+from lib.io import atomic_path
+
 MISSING_FEATURE_POLICIES = ("error", "drop")
 
 
@@ -161,6 +163,7 @@ class ReaderOptions:
     missing_features: str = "error"  # 'error': a frame without a feature row fails; 'drop': it is dropped
     subjects: Mapping[str, Sequence[int]] = field(default_factory=dict)  # split -> subjects (Human3.6M)
     fit_error_max: float = 0.0  # DATA.FIT_ERROR_MAX (lib/data/fit_check.py); <= 0: no check
+    cache_dir: Path | None = None  # DATA.CACHE_DIR: parsed copies of large JSON feature files (None: off)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -180,6 +183,30 @@ def load_json(path: Path, what: str) -> Any:
     """Parsed JSON of a required file."""
     with open(require_file(path, what)) as f:
         return json.load(f)
+
+
+def load_feature_json(path: Path, what: str, cache_dir: Path | None) -> tuple[list[str], np.ndarray]:
+    """Keys and (M, D) float32 rows of a ``{key: [D floats]}`` JSON feature file.
+
+    Parsing the JSON takes seconds per 100 MB, in every process that reads it; with ``cache_dir`` the
+    parsed arrays are kept in an ``.npz`` named after the file's path, size and modification time, so
+    a changed file is parsed again.
+    """
+    path = require_file(path, what)
+    stat = path.stat()
+    tag = hashlib.sha1(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+    cached = None if cache_dir is None else Path(cache_dir) / f"features_{path.stem}_{tag}.npz"
+    if cached is not None and cached.is_file():
+        with np.load(cached) as stored:
+            return stored["keys"].tolist(), stored["features"]
+    with open(path) as f:
+        feats = json.load(f)
+    keys, rows = list(feats), np.asarray(list(feats.values()), dtype=np.float32)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp, open(tmp, "wb") as f:
+            np.savez(f, keys=np.array(keys), features=rows)
+    return keys, rows
 
 
 def load_joblib(path: Path, what: str, keys: Sequence[str]) -> dict[str, Any]:

@@ -132,6 +132,9 @@ class Video:
     features: np.ndarray  # (T, 2048) float32
     moving_camera: bool = False
     actions: tuple = ()
+    # The JSON text of each frame's rounded features, encoded by the generating worker process (number
+    # formatting is most of the writing time); empty: encoded when the split is written.
+    features_json: tuple[str, ...] = ()
 
 
 def sequence_name(split: str, index: int) -> str:
@@ -311,7 +314,11 @@ def write_split(out_dir: Path, split: str, videos: list[Video], feat_decimals: i
             nested["coco_img"][video.name][key] = {pid: _r(gt2d, 3)}
             nested["coco_noise"][video.name][key] = {pid: _r(video.detections[t], 3)}
             vitpose.append({"annotation_id": annotation_id, "keypoints": _r(video.detections[t, :17], 3)})
-            features[f"{video.name}_{PERSON_ID}_{t}"] = _r(video.features[t], feat_decimals)
+            features[f"{video.name}_{PERSON_ID}_{t}"] = (
+                video.features_json[t]
+                if video.features_json
+                else _feature_json(video.features[t], feat_decimals)
+            )
     coco = {
         "images": images,
         "annotations": annotations,
@@ -323,13 +330,14 @@ def write_split(out_dir: Path, split: str, videos: list[Video], feat_decimals: i
         f"3DPW_{split}_joint_h36m_cam.json": nested["h36m_cam"],
         f"3DPW_{split}_gt_joint_coco_img.json": nested["coco_img"],
         f"3DPW_{split}_joint_coco_img_noise.json": nested["coco_noise"],
-        f"3DPW_{split}_img_feat.json": features,
     }
     if split != "train":
         files[f"vitpose_3dpw_{split}_output.json"] = vitpose
     for file_name, content in files.items():
-        with open(out_dir / file_name, "w") as f:
-            json.dump(content, f, separators=(",", ":"))
+        # json.dumps runs the C encoder; json.dump to a file streams through the pure-Python one.
+        (out_dir / file_name).write_text(json.dumps(content, separators=(",", ":")))
+    rows = (f"{json.dumps(key)}:{text}" for key, text in features.items())
+    (out_dir / f"3DPW_{split}_img_feat.json").write_text("{" + ",".join(rows) + "}")
     return {"sequences": len(videos), "frames": len(images)}
 
 
@@ -361,7 +369,14 @@ _WORKER: dict = {}
 
 
 def _work(task: tuple[str, int]) -> Video:
-    return generate_video(_WORKER["body"], _WORKER["settings"], _WORKER["noise"], *task)
+    settings = _WORKER["settings"]
+    video = generate_video(_WORKER["body"], settings, _WORKER["noise"], *task)
+    video.features_json = tuple(_feature_json(row, settings.feat_decimals) for row in video.features)
+    return video
+
+
+def _feature_json(row: np.ndarray, decimals: int) -> str:
+    return json.dumps(_r(row, decimals), separators=(",", ":"))
 
 
 def generate_dataset(

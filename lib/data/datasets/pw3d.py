@@ -33,6 +33,7 @@ from lib.data.frames import (
     frame_number,
     join_rows,
     keypoints_from_array,
+    load_feature_json,
     load_json,
 )
 
@@ -65,10 +66,12 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
     frame = np.array([frame_number(images[int(a["image_id"])]["file_name"]) for a in anns], dtype=np.int64)
     person = [int(a["person_id"]) for a in anns]
 
-    feats = load_json(root / f"3DPW_{s}_img_feat.json", f"3DPW {split} image features")
+    feat_keys, features = load_feature_json(
+        root / f"3DPW_{s}_img_feat.json", f"3DPW {split} image features", options.cache_dir
+    )
     wanted = [f"{q}_{p}_{f}" for q, p, f in zip(seq, person, frame, strict=True)]
     rows, found = join_rows(
-        wanted, list(feats), f"3DPW {split} features vs annotations", options.missing_features
+        wanted, feat_keys, f"3DPW {split} features vs annotations", options.missing_features
     )
     keep = np.flatnonzero(found)
     anns, seq, frame, person = (
@@ -79,7 +82,6 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
     )
     keys = [(q, f, p) for q, f, p in zip(seq, frame, person, strict=True)]
     imgs = [images[int(a["image_id"])] for a in anns]
-    features = np.asarray(list(feats.values()), dtype=np.float32)  # (M, 2048)
     return FrameTable(
         name=NAME,
         video=np.array([f"{q}_{p}" for q, p in zip(seq, person, strict=True)]),
