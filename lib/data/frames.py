@@ -21,7 +21,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from lib.io import atomic_path
+from lib.io import write_atomic
 
 MISSING_FEATURE_POLICIES = ("error", "drop")
 
@@ -203,9 +203,7 @@ def load_feature_json(path: Path, what: str, cache_dir: Path | None) -> tuple[li
         feats = json.load(f)
     keys, rows = list(feats), np.asarray(list(feats.values()), dtype=np.float32)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cached) as tmp, open(tmp, "wb") as f:
-            np.savez(f, keys=np.array(keys), features=rows)
+        write_atomic(cached, lambda f: np.savez(f, keys=np.array(keys), features=rows))
     return keys, rows
 
 

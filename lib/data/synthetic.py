@@ -132,9 +132,6 @@ class Video:
     features: np.ndarray  # (T, 2048) float32
     moving_camera: bool = False
     actions: tuple = ()
-    # The JSON text of each frame's rounded features, encoded by the generating worker process (number
-    # formatting is most of the writing time); empty: encoded when the split is written.
-    features_json: tuple[str, ...] = ()
 
 
 def sequence_name(split: str, index: int) -> str:
@@ -272,12 +269,13 @@ def _r(array: np.ndarray, decimals: int) -> list:
     return np.round(np.asarray(array, dtype=np.float64), decimals).tolist()
 
 
-def write_split(out_dir: Path, split: str, videos: list[Video], feat_decimals: int) -> dict:
-    """Write one split's 3DPW files into ``out_dir``; returns its sizes."""
+def write_split(out_dir: Path, split: str, generated: list[tuple[Video, list[str]]]) -> dict:
+    """Write one split's 3DPW files into ``out_dir`` from ``_work``'s (video, JSON text of each frame's
+    features) pairs; returns its sizes."""
     images, annotations, vitpose, features = [], [], [], {}
     nested = {k: {} for k in ("coco_cam", "h36m_cam", "coco_img", "coco_noise")}
     pid = str(PERSON_ID)
-    for video in videos:
+    for video, feature_rows in generated:
         for k in nested:
             nested[k][video.name] = {}
         for t in range(len(video.pose)):
@@ -314,11 +312,7 @@ def write_split(out_dir: Path, split: str, videos: list[Video], feat_decimals: i
             nested["coco_img"][video.name][key] = {pid: _r(gt2d, 3)}
             nested["coco_noise"][video.name][key] = {pid: _r(video.detections[t], 3)}
             vitpose.append({"annotation_id": annotation_id, "keypoints": _r(video.detections[t, :17], 3)})
-            features[f"{video.name}_{PERSON_ID}_{t}"] = (
-                video.features_json[t]
-                if video.features_json
-                else _feature_json(video.features[t], feat_decimals)
-            )
+            features[f"{video.name}_{PERSON_ID}_{t}"] = feature_rows[t]
     coco = {
         "images": images,
         "annotations": annotations,
@@ -338,7 +332,7 @@ def write_split(out_dir: Path, split: str, videos: list[Video], feat_decimals: i
         (out_dir / file_name).write_text(json.dumps(content, separators=(",", ":")))
     rows = (f"{json.dumps(key)}:{text}" for key, text in features.items())
     (out_dir / f"3DPW_{split}_img_feat.json").write_text("{" + ",".join(rows) + "}")
-    return {"sequences": len(videos), "frames": len(images)}
+    return {"sequences": len(generated), "frames": len(images)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -368,15 +362,13 @@ def is_current(out_dir: str | os.PathLike, config_hash: str) -> bool:
 _WORKER: dict = {}
 
 
-def _work(task: tuple[str, int]) -> Video:
+def _work(task: tuple[str, int]) -> tuple[Video, list[str]]:
+    """One video and the JSON text of each frame's rounded features: number formatting is most of the
+    writing time, so it runs here, in the generating worker processes."""
     settings = _WORKER["settings"]
     video = generate_video(_WORKER["body"], settings, _WORKER["noise"], *task)
-    video.features_json = tuple(_feature_json(row, settings.feat_decimals) for row in video.features)
-    return video
-
-
-def _feature_json(row: np.ndarray, decimals: int) -> str:
-    return json.dumps(_r(row, decimals), separators=(",", ":"))
+    rows = [json.dumps(_r(row, settings.feat_decimals), separators=(",", ":")) for row in video.features]
+    return video, rows
 
 
 def generate_dataset(
@@ -406,15 +398,15 @@ def generate_dataset(
             torch.set_num_threads(1)
             try:
                 with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    videos = list(pool.map(_work, tasks))
+                    generated = list(pool.map(_work, tasks))
             finally:
                 torch.set_num_threads(threads)
         else:
-            videos = [_work(task) for task in tasks]
+            generated = [_work(task) for task in tasks]
         splits = {}
         for split in SPLITS:
-            chosen = [v for (s, _), v in zip(tasks, videos, strict=True) if s == split]
-            splits[split] = write_split(tmp, split, chosen, settings.feat_decimals)
+            chosen = [g for (s, _), g in zip(tasks, generated, strict=True) if s == split]
+            splits[split] = write_split(tmp, split, chosen)
             log(f"{split}: {splits[split]['sequences']} videos, {splits[split]['frames']} frames")
         manifest = {
             "generator_version": GENERATOR_VERSION,
