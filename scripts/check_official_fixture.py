@@ -100,7 +100,6 @@ def run_with_intermediates(
     seen: dict[str, torch.Tensor] = {}
     hooks = [
         decoder.gru_cur.register_forward_hook(lambda m, i, o: seen.__setitem__("gru_out", o[0])),
-        decoder.upsample_conv.register_forward_hook(lambda m, i, o: seen.__setitem__("upsample_conv_out", o)),
         decoder.blocks[0].register_forward_pre_hook(lambda m, args: seen.__setitem__("vertx_init", args[1])),
     ]
     for i, block in enumerate(decoder.blocks, start=1):
@@ -108,11 +107,12 @@ def run_with_intermediates(
     try:
         with torch.inference_mode():
             out = model(pose2d, img_feat)
+            seen["img_feat_mid"] = seen["gru_out"][decoder.target_index]
+            seen["vertex_residual"] = decoder.vertex_residual(seen["img_feat_mid"])
+            seen["upsample_conv_out"] = decoder.upsample(seen[f"coevo{decoder.num_blocks}_vertx"])
     finally:
         for hook in hooks:
             hook.remove()
-    seen["img_feat_mid"] = seen["gru_out"][decoder.target_index]
-    seen["vertex_residual"] = out.mesh - seen["upsample_conv_out"]
     seen.update(cam_mesh=out.mesh, cam_pose=out.joints, pose3d_mm=out.pose3d * 1000.0)
     return seen
 

@@ -4,12 +4,29 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from lib.losses import LossWeights, edge_length_loss, masked_l1, mesh_losses, normal_loss, pose_losses
+from lib.losses import (
+    LossWeights,
+    edge_length_loss,
+    face_edges,
+    masked_l1,
+    mesh_losses,
+    normal_loss,
+    pose_losses,
+)
 
 # A unit right tetrahedron: 4 vertices, 4 outward faces.
 TETRA = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
 FACES = torch.tensor([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+
+
+def normal(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    return normal_loss(face_edges(pred, FACES), face_edges(target, FACES), valid)
+
+
+def edge(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    return edge_length_loss(face_edges(pred, FACES), face_edges(target, FACES), valid)
 
 
 def test_masked_l1_averages_valid_elements_only():
@@ -25,15 +42,31 @@ def test_masked_l1_averages_valid_elements_only():
 def test_surface_losses_vanish_on_the_target_and_see_distortion():
     target = TETRA[None].repeat(2, 1, 1)
     valid = torch.ones(2)
-    assert normal_loss(target, target, FACES, valid).item() == pytest.approx(0.0, abs=1e-7)
-    assert edge_length_loss(target, target, FACES, valid).item() == 0.0
+    assert normal(target, target, valid).item() == pytest.approx(0.0, abs=1e-7)
+    assert edge(target, target, valid).item() == 0.0
     scaled = target * 2  # same normals, every edge twice as long
-    assert normal_loss(scaled, target, FACES, valid).item() == pytest.approx(0.0, abs=1e-7)
+    assert normal(scaled, target, valid).item() == pytest.approx(0.0, abs=1e-7)
     mean_edge = torch.stack([(TETRA[f[[1, 2, 2]]] - TETRA[f[[0, 0, 1]]]).norm(dim=-1) for f in FACES]).mean()
-    assert edge_length_loss(scaled, target, FACES, valid).item() == pytest.approx(mean_edge.item(), rel=1e-6)
+    assert edge(scaled, target, valid).item() == pytest.approx(mean_edge.item(), rel=1e-6)
     flattened = target.clone()
     flattened[:, 3, 2] = 0.2  # tilt three faces
-    assert normal_loss(flattened, target, FACES, valid).item() > 0.05
+    assert normal(flattened, target, valid).item() > 0.05
+
+
+def test_normal_loss_is_the_cosine_of_normalised_edges():
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(3, 4, 3, generator=g), torch.randn(3, 4, 3, generator=g)
+    corners_p, corners_t = pred[:, FACES], target[:, FACES]  # (B, F, 3 corners, 3)
+
+    def edge_vectors(c):
+        return torch.stack([c[:, :, 1] - c[:, :, 0], c[:, :, 2] - c[:, :, 0], c[:, :, 2] - c[:, :, 1]], dim=2)
+
+    e_p, e_t = edge_vectors(corners_p), edge_vectors(corners_t)
+    n_t = F.normalize(torch.cross(e_t[:, :, 0], e_t[:, :, 1], dim=-1), dim=-1)
+    expected = (F.normalize(e_p, dim=-1) * n_t[:, :, None]).sum(-1).abs().mean()
+    assert normal(pred, target, torch.ones(3)).item() == pytest.approx(expected.item(), rel=1e-6)
+    expected_edge = (e_p.norm(dim=-1) - e_t.norm(dim=-1)).abs().mean()
+    assert edge(pred, target, torch.ones(3)).item() == pytest.approx(expected_edge.item(), rel=1e-6)
 
 
 def test_invalid_meshes_do_not_supervise_surface_terms():
@@ -41,9 +74,9 @@ def test_invalid_meshes_do_not_supervise_surface_terms():
     pred = target.clone()
     pred[1] *= 3.0
     only_first = torch.tensor([1.0, 0.0])
-    assert edge_length_loss(pred, target, FACES, only_first).item() == 0.0
-    assert normal_loss(pred + torch.randn_like(pred) * torch.tensor([0.0, 1.0])[:, None, None], target, FACES,
-                       only_first).item() == pytest.approx(0.0, abs=1e-7)  # fmt: skip
+    assert edge(pred, target, only_first).item() == 0.0
+    noisy_second = pred + torch.randn_like(pred) * torch.tensor([0.0, 1.0])[:, None, None]
+    assert normal(noisy_second, target, only_first).item() == pytest.approx(0.0, abs=1e-7)
 
 
 def test_stage_losses_weighting():

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from lib.config import get_cfg
 from lib.models.build import build_model
 from lib.models.coevo_block import CoevoBlock
+from lib.models.decoder import conv1d_as_matmul
 from lib.models.norms import NORM_LAYERS, AdaLN, OfficialAdaLN, UnconditionedLayerNorm
 from tests.test_model import random_coarse_mesh
 
@@ -250,3 +251,15 @@ def test_pose_stream_position_embedding_init():
             assert 0.2 < other.std() < 0.6 and other.abs().max() <= 1.0
         else:
             assert torch.equal(value, other), name
+
+
+def test_conv_upsampler_as_matmul_equals_the_convolution():
+    """The Conv1d upsampler runs as one GEMM (faster backward on CPU); values and gradients as conv1d."""
+    conv = torch.nn.Conv1d(NUM_COARSE, 50, kernel_size=3, padding=1)
+    x = torch.randn(4, NUM_COARSE, 3, requires_grad=True)
+    ours = conv1d_as_matmul(x, conv)
+    reference = conv(x)
+    torch.testing.assert_close(ours, reference)
+    (grad_ours,) = torch.autograd.grad(ours.square().sum(), conv.weight)
+    (grad_ref,) = torch.autograd.grad(reference.square().sum(), conv.weight)
+    torch.testing.assert_close(grad_ours, grad_ref)

@@ -151,7 +151,7 @@ class MeshDecoder(nn.Module):
     def upsample(self, vertices: torch.Tensor) -> torch.Tensor:
         """vertices: (B, V', 3) -> (B, V, 3)."""
         if self.upsample_conv is not None:
-            return self.upsample_conv(vertices)
+            return conv1d_as_matmul(vertices, self.upsample_conv)
         b, n, _ = vertices.shape
         flat = vertices.transpose(0, 1).reshape(n, b * 3)  # (V', B*3)
         return torch.sparse.mm(self.upsample_matrix, flat).reshape(-1, b, 3).transpose(0, 1)
@@ -168,6 +168,19 @@ class MeshDecoder(nn.Module):
         if self.use_img_feat:
             mesh = mesh + self.vertex_residual(cond)
         return refined, mesh
+
+
+def conv1d_as_matmul(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """``conv(x)`` for a kernel-3, padding-1 Conv1d over a length-3 axis, as one matrix product.
+
+    x: (B, C_in, 3) -> (B, C_out, 3). The same weights and result; for the upsampler's shape (6890 output
+    channels, 431 input channels, length 3) the oneDNN convolution's backward pass is ~3x slower than
+    the GEMM on CPU (fwd + bwd at batch 16: 118 vs 39 ms).
+    """
+    windows = F.pad(x, (1, 1)).unfold(2, 3, 1)  # (B, C_in, 3 positions, 3 taps)
+    windows = windows.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)  # (B, 3, C_in * 3)
+    weight = conv.weight.reshape(conv.out_channels, -1)  # (C_out, C_in * 3), same (channel, tap) order
+    return F.linear(windows, weight, conv.bias).transpose(1, 2)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
