@@ -173,7 +173,7 @@ _C.DATA.SYNTHETIC.DIR = "data/synthetic/pw3d_data"  # output folder, 3DPW file n
 _C.DATA.SYNTHETIC.SEED = 0  # the whole dataset is a pure function of the seed and these settings
 # Videos in 'train', 'validation', 'test'. Training data is what the CPU-sized model lacks most: 480
 # instead of 240 training videos took stage-1 test MPJPE from 77.9 to 66.7 mm in the same 1,504 steps.
-_C.DATA.SYNTHETIC.NUM_SEQUENCES = [480, 12, 16]
+_C.DATA.SYNTHETIC.NUM_SEQUENCES = [480, 12, 32]
 _C.DATA.SYNTHETIC.SEQ_LEN_RANGE = [30, 50]  # frames per video, drawn uniformly (inclusive)
 _C.DATA.SYNTHETIC.FPS = 30.0  # frame rate of the motions
 _C.DATA.SYNTHETIC.IMAGE_SIZES = ["1920x1080", "1080x1920", "1000x1000"]  # WIDTHxHEIGHT, drawn per video
@@ -209,7 +209,7 @@ _C.TRAIN.WARMUP_EPOCHS = 0
 _C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 disables clipping
 _C.TRAIN.AMP = "none"  # 'none', 'bf16' or 'fp16' (GPU only)
 _C.TRAIN.EDGE_LOSS_START = 2  # the edge-length loss is added after this epoch
-_C.TRAIN.VAL_EVERY = 1  # epochs between validations (0: never)
+_C.TRAIN.VAL_EVERY = 1  # epochs between validations, and after the last epoch (0: never)
 _C.TRAIN.SAVE_EVERY = 5  # epochs between kept epoch_NNN.pth checkpoints (0: never)
 _C.TRAIN.CHECKPOINT_EVERY_ITERS = 0  # also refresh last.pth every N steps (0: at epoch ends only)
 _C.TRAIN.STOP_AFTER_ITERS = 0  # stop resumably after N steps in total (time-boxed jobs; 0: no limit)

@@ -29,7 +29,7 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int
-    val_every: int = 1  # epochs between validations (0: never)
+    val_every: int = 1  # epochs between validations, and after the last one (0: never)
     save_every: int = 5  # epochs between kept epoch_NNN.pth checkpoints (0: never)
     checkpoint_every_iters: int = 0  # also refresh last.pth every N steps (0: at epoch ends only)
     stop_after_iters: int = 0  # stop (resumably) once this many steps are done in total (0: no limit)
@@ -98,7 +98,8 @@ class Trainer:
             self.state.epoch += 1
             self.state.epoch_step = 0
             self.scheduler.step()
-            if s.val_every and self.state.epoch % s.val_every == 0:
+            # The last epoch is always validated: best.pth must be able to be the final weights.
+            if s.val_every and (self.state.epoch % s.val_every == 0 or self.state.epoch == s.epochs):
                 self.run_validation()
             self.save("last.pth")
             if s.save_every and self.state.epoch % s.save_every == 0:
