@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(rows: list, args) -> None:
     print(f"device {args.device}, {args.threads} CPU threads, torch {torch.__version__}")
-    print("baseline = same network with explicit-softmax attention as in the official code")
+    print("baseline = the same network computing attention and the upsampler as the official code")
     header = f"{'model':<12}{'case':<14}{'ours/s':>9}{'base/s':>9}{'ratio':>7}{'ours MB':>9}{'base MB':>9}"
     print(header + (f"{'official 2-core/s':>19}" if args.device == "cpu" else ""))
     for stage, mode, batch, ours, base in rows:
