@@ -7,8 +7,8 @@ Cases: forward at batch 1 and 32 (eval mode, inference mode) and one training st
 (forward in train mode + L1 loss + backward + Adam). The baseline is the same network computing
 attention and the mesh upsampler the way the official code does (explicit softmax instead of the fused
 kernel; the Conv1d call instead of its single-GEMM form), so the ratio shows what our implementation
-gains with identical weights and outputs. Every case runs in a fresh
-process so that its peak memory (RSS on CPU, allocated memory on GPU) is its own.
+gains with identical weights and outputs. Every case runs in a fresh process so that its peak memory
+(RSS on CPU, allocated memory on GPU) is its own.
 """
 
 from __future__ import annotations
