@@ -52,12 +52,18 @@ run: venv
 		EVAL.MEAN_BASELINE True $(RUN_OPTS); \
 	echo "make run finished in $$(( $$(date +%s) - start )) s"
 
-## ablation-imgfeat: paper Table 4 on synthetic data: both stages without image features (run after make run)
+## ablation-imgfeat: paper Table 4 on synthetic data (run after make run): both stages without image
+## features, then both stages with features that carry an emulated shape estimate (own dataset)
 ablation-imgfeat: venv
 	$(PY) train.py --cfg configs/synthetic_pose_no_imgfeat.yaml $(RUN_OPTS)
 	$(PY) train.py --cfg configs/synthetic_mesh_no_imgfeat.yaml $(RUN_OPTS)
 	$(PY) eval.py --cfg configs/synthetic_mesh_no_imgfeat.yaml \
 		--checkpoint output/synthetic_mesh_no_imgfeat/latest/best.pth $(RUN_OPTS)
+	$(PY) scripts/make_synthetic_data.py --cfg configs/synthetic_pose_shape_code.yaml
+	$(PY) train.py --cfg configs/synthetic_pose_shape_code.yaml $(RUN_OPTS)
+	$(PY) train.py --cfg configs/synthetic_mesh_shape_code.yaml $(RUN_OPTS)
+	$(PY) eval.py --cfg configs/synthetic_mesh_shape_code.yaml \
+		--checkpoint output/synthetic_mesh_shape_code/latest/best.pth $(RUN_OPTS)
 
 ## demo: the demo on the sample video (fetched from the sports2d wheel) with the model make run trained;
 ## outputs in output/demo/ (DEMO_OPTS adds KEY VALUE overrides, DEMO_CHECKPOINT another model)

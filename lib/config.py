@@ -191,6 +191,10 @@ _C.DATA.SYNTHETIC.MASK_HOLE_SIZE = 0.05  # max hole radius, fraction of the crop
 _C.DATA.SYNTHETIC.MASK_DILATE = 0.03  # max clothing-like dilation (per video), fraction of the crop side
 _C.DATA.SYNTHETIC.OCCLUDER_PROB = 0.3  # fraction of videos with an occluding box in front of the person
 _C.DATA.SYNTHETIC.FEAT_DECIMALS = 4  # decimals of the image features written to JSON (file size)
+# >= 0: the first 160 features are replaced by an emulated backbone shape estimate (betas 1-9 plus
+# per-frame noise of this std, and the gender; lib.data.synthetic.shape_code), for the Table-4 experiment
+# (configs/synthetic_*_shape_code.yaml). Off (-1) by default: no real video has it, so the demo cannot.
+_C.DATA.SYNTHETIC.SHAPE_CODE_NOISE = -1.0
 _C.DATA.SYNTHETIC.WORKERS = 2  # processes generating videos in parallel (1: in-process)
 
 # ---------------------------------------------------------------------------------------------------

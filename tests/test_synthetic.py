@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from lib.data.silhouette import (
     to_crop,
 )
 from lib.data.synthetic import (
+    SHAPE_CODE_DIM,
     SPLITS,
     build_synthetic_settings,
     generate_video,
@@ -218,3 +220,22 @@ def test_generation_is_deterministic_for_a_seed(tiny_cfg, synthetic_body_model):
     assert settings_hash(settings, noise, []) != settings_hash(other, noise, [])
     assert a.visible.mean() < 1.0  # some joints are hidden or out of view
     assert np.isfinite(a.features).all()
+
+
+def test_shape_code_replaces_only_the_first_features(tiny_cfg, synthetic_body_model):
+    settings, noise = build_synthetic_settings(tiny_cfg), build_noise(tiny_cfg)
+    plain = generate_video(synthetic_body_model, settings, noise, "train", 0)
+    exact = generate_video(synthetic_body_model, replace(settings, shape_code_noise=0.0), noise, "train", 0)
+    for name in ("pose", "betas", "keypoints", "detections"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(exact, name), err_msg=name)
+    np.testing.assert_array_equal(plain.features[:, SHAPE_CODE_DIM:], exact.features[:, SHAPE_CODE_DIM:])
+    code = exact.features[:, :SHAPE_CODE_DIM] * 2  # values are halved
+    np.testing.assert_allclose(
+        code[:, :9] - code[:, 9:18], np.tile(plain.betas[1:], (len(code), 1)), atol=1e-6
+    )
+    assert code[:, 18:20].tolist() == [[plain.gender == "male", plain.gender == "female"]] * len(code)
+    np.testing.assert_array_equal(code[:, 20:40], code[:, :20])  # tiled
+    noisy = generate_video(synthetic_body_model, replace(settings, shape_code_noise=0.5), noise, "train", 0)
+    estimate = (noisy.features[:, :9] - noisy.features[:, 9:18]) * 2
+    assert np.ptp(estimate, axis=0).min() > 0  # fresh noise every frame
+    assert 0.2 < np.std(estimate - plain.betas[1:]) < 0.8

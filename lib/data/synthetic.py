@@ -52,6 +52,9 @@ from lib.data.silhouette import (
 )
 
 SPLITS = ("train", "validation", "test")
+# The shape code overwrites the first features: the top rows of the 32x32 occupancy grid, mostly the
+# background above the head.
+SHAPE_CODE_DIM = 160
 GENERATOR_VERSION = 1  # bump when the generator's output changes for the same settings
 PERSON_ID = 0  # one person per video
 _COCO_PAIRS = {"Pelvis": (11, 12), "Neck": (5, 6)}  # COCO-19 joints 17 / 18 from COCO-17 pairs
@@ -77,6 +80,7 @@ class SyntheticSettings:
     mask: MaskImperfections = field(default_factory=MaskImperfections)
     occluder_prob: float = 0.3
     feat_decimals: int = 4
+    shape_code_noise: float = -1.0  # >= 0: features carry an emulated backbone shape estimate (shape_code)
 
 
 def build_synthetic_settings(cfg) -> SyntheticSettings:
@@ -108,6 +112,7 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
         ),
         occluder_prob=s.OCCLUDER_PROB,
         feat_decimals=s.FEAT_DECIMALS,
+        shape_code_noise=s.SHAPE_CODE_NOISE,
     )
 
 
@@ -210,6 +215,11 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
             mask = cut_box(mask, corners.ravel())
         mask = degrade_mask(mask, rng, settings.mask, dilate)
         features[t] = silhouette_features(mask)
+    if settings.shape_code_noise >= 0:
+        code_rng = np.random.default_rng([settings.seed, SPLITS.index(split), index, 1])
+        features[:, :SHAPE_CODE_DIM] = shape_code(
+            betas, gender, num_frames, settings.shape_code_noise, code_rng
+        )
     return Video(
         name=name,
         width=camera.width,
@@ -229,6 +239,25 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
         moving_camera=camera.moving,
         actions=tuple(a for a, _, _ in motion.actions),
     )
+
+
+def shape_code(
+    betas: np.ndarray, gender: str, num_frames: int, noise: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(num_frames, SHAPE_CODE_DIM) emulated backbone shape estimate, >= 0 like the features it replaces.
+
+    SPIN's features carry a shape estimate by construction (its regressor reads SMPL betas from them);
+    silhouette features at this size carry almost none. This code stands in for it in a controlled
+    experiment: betas 1-9 with per-frame Gaussian noise of std ``noise`` (beta 0, mostly height, is left
+    out: no image shows it under the scale-depth ambiguity) and the gender, each value split into its
+    positive and negative part and the whole tiled to SHAPE_CODE_DIM (so it is not drowned by the
+    other ~1,900 features).
+    """
+    estimate = betas[None, 1:] + rng.normal(0.0, noise, (num_frames, len(betas) - 1))
+    sex = np.tile([[gender == "male", gender == "female"]], (num_frames, 1)).astype(float)
+    values = np.concatenate([np.maximum(estimate, 0), np.maximum(-estimate, 0), sex], axis=1) / 2
+    repeats = -(-SHAPE_CODE_DIM // values.shape[1])
+    return np.tile(values, (1, repeats))[:, :SHAPE_CODE_DIM]
 
 
 def _sample_occluder(rng: np.random.Generator, keypoints: np.ndarray, prob: float):
