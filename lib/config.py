@@ -99,6 +99,9 @@ _C.MODEL.DECODER.UPSAMPLE = "conv"
 # start as random maps, i.e. a mesh of ~0.3 m noise) or 'upsampling' (the Conv1d's centre tap starts as
 # the fixed U matrices and the residual heads at zero, so the first mesh is the upsampled coarse mesh).
 _C.MODEL.DECODER.OUTPUT_INIT = "official"
+# AdaLN scale / shift layers at the start: 'default' (PyTorch's random init, official) or 'zero' (needs
+# NORM adaln: the decoder starts as its LayerNorm twin and the image conditioning grows from zero).
+_C.MODEL.DECODER.COND_INIT = "default"
 
 # Stage 2 starts from a stage-1 checkpoint (ours or the official pose_*.pth.tar); '' = random init.
 _C.MODEL.POSE_CHECKPOINT = ""
@@ -282,6 +285,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "MODEL.DECODER.INTERACTION": ("both", "pose_to_mesh", "mesh_to_pose", "none"),
     "MODEL.DECODER.UPSAMPLE": ("conv", "matrix"),
     "MODEL.DECODER.OUTPUT_INIT": ("official", "upsampling"),
+    "MODEL.DECODER.COND_INIT": ("default", "zero"),
     "DATA.TARGET_JOINT_SET": ("h36m17", "coco19"),
     "DATA.PAD_MODE": ("replicate", "reflect", "official"),
     "DATA.MESH_CACHE_DTYPE": ("float32", "float16"),
@@ -351,6 +355,7 @@ _TRAINING_ONLY_KEYS = (
     "MODEL.POSE_STREAM.DROP_PATH",
     "MODEL.DECODER.DROP_PATH",
     "MODEL.DECODER.OUTPUT_INIT",
+    "MODEL.DECODER.COND_INIT",
 )
 
 
@@ -458,6 +463,11 @@ def validate(cfg: CN) -> None:
         raise ConfigError(
             "MODEL.DECODER.USE_IMG_FEAT False leaves nothing to condition on: "
             "set MODEL.DECODER.NORM layernorm"
+        )
+    if cfg.MODEL.DECODER.COND_INIT == "zero" and cfg.MODEL.DECODER.NORM != "adaln":
+        raise ConfigError(
+            "MODEL.DECODER.COND_INIT zero needs MODEL.DECODER.NORM adaln "
+            f"(got {cfg.MODEL.DECODER.NORM}: a zero gamma would erase the official AdaLN's output)"
         )
     if len(cfg.DATA.TRAIN_RATIOS) != len(cfg.DATA.TRAIN_LIST):
         raise ConfigError(

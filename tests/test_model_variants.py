@@ -8,7 +8,7 @@ from lib.config import get_cfg
 from lib.models.build import build_model
 from lib.models.coevo_block import CoevoBlock
 from lib.models.decoder import conv1d_as_matmul
-from lib.models.norms import NORM_LAYERS, AdaLN, OfficialAdaLN, UnconditionedLayerNorm
+from lib.models.norms import NORM_LAYERS, AdaLN, Modulation, OfficialAdaLN, UnconditionedLayerNorm
 from tests.test_model import random_coarse_mesh
 
 TINY = [
@@ -179,6 +179,27 @@ def test_output_init_upsampling_starts_as_the_upsampled_coarse_mesh():
         mesh, last_vertices = mesh_and_last_block_vertices(model)
         expected = torch.einsum("vc,bcd->bvd", matrix, last_vertices)
         assert torch.allclose(mesh, expected, atol=1e-5) == (output_init == "upsampling")
+
+
+def test_zero_cond_init_starts_as_the_layernorm_decoder_and_still_learns():
+    """COND_INIT zero: every AdaLN starts as plain LayerNorm (the mesh does not depend on the image
+    feature until training moves the modulation), while its layers still receive gradients."""
+    opts = ("MODEL.DECODER.NORM", "adaln", "MODEL.DECODER.OUTPUT_INIT", "upsampling")
+    opts += ("MODEL.POSE_STREAM.USE_IMG_FEAT", "False")  # the feature reaches the mesh only via the decoder
+    coarse, _ = coarse_mesh_with_upsampling()
+    zero = build(*opts, "MODEL.DECODER.COND_INIT", "zero", coarse=coarse)
+    pose2d, feat = inputs()
+    out = zero(pose2d, feat)
+    assert torch.equal(out.mesh, zero(pose2d, feat.flip(0)).mesh)
+    default = build(*opts, coarse=coarse)
+    assert not torch.allclose(default(pose2d, feat).mesh, default(pose2d, feat.flip(0)).mesh)
+    (out.mesh.square().sum() + out.joints.square().sum()).backward()
+    grads = [
+        m.mlp_gamma.weight.grad
+        for m in zero.pose_mesh_coevo.blocks[-1].modules()
+        if isinstance(m, Modulation)
+    ]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
 def test_sequence_length_and_target_index():

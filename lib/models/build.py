@@ -73,6 +73,7 @@ def build_decoder(cfg: CfgNode, coarse_mesh: CoarseMeshLike) -> MeshDecoder:
         init=d.INIT,
         upsample=d.UPSAMPLE,
         output_init=d.OUTPUT_INIT,
+        cond_init=d.COND_INIT,
         use_img_feat=d.USE_IMG_FEAT,
     )
 

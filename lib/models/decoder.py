@@ -11,12 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from lib.models.coevo_block import CoevoBlock
-from lib.models.norms import NORM_LAYERS
+from lib.models.norms import NORM_LAYERS, Modulation
 
 JOINT_INPUTS = ("original", "chained")
 INITS = ("nearest_joint", "template", "zeros")
 UPSAMPLERS = ("conv", "matrix")
 OUTPUT_INITS = ("official", "upsampling")
+COND_INITS = ("default", "zero")
 
 
 class MeshDecoder(nn.Module):
@@ -53,6 +54,7 @@ class MeshDecoder(nn.Module):
         init: str = "nearest_joint",
         upsample: str = "conv",
         output_init: str = "official",
+        cond_init: str = "default",
         use_img_feat: bool = True,
     ) -> None:
         super().__init__()
@@ -61,6 +63,11 @@ class MeshDecoder(nn.Module):
         _check_choice("upsample", upsample, UPSAMPLERS)
         _check_choice("output_init", output_init, OUTPUT_INITS)
         _check_choice("norm", norm, tuple(NORM_LAYERS))
+        _check_choice("cond_init", cond_init, COND_INITS)
+        if cond_init == "zero" and norm != "adaln":
+            raise ValueError(
+                "cond_init='zero' needs norm='adaln' (a zero gamma would erase the official AdaLN)"
+            )
         if not use_img_feat and norm != "layernorm":
             raise ValueError(
                 "a decoder without image features needs norm='layernorm' (nothing to condition on)"
@@ -96,6 +103,8 @@ class MeshDecoder(nn.Module):
                 self.add_module(f"linear_cur{axis}", nn.Linear(2 * gru_hidden, num_vertices))
         if output_init == "upsampling":
             self._start_as_upsampling(upsample_matrix)
+        if cond_init == "zero":
+            self._start_unconditioned()
 
     @property
     def blocks(self) -> list[CoevoBlock]:
@@ -133,6 +142,16 @@ class MeshDecoder(nn.Module):
                 head = getattr(self, f"linear_cur{axis}")
                 head.weight.zero_()
                 head.bias.zero_()
+
+    @torch.no_grad()
+    def _start_unconditioned(self) -> None:
+        """Every AdaLN's scale and shift layers := 0: the decoder starts as its LayerNorm twin and the
+        image conditioning grows from zero (DiT's adaLN-Zero), instead of starting as random modulation."""
+        for module in self.modules():
+            if isinstance(module, Modulation):
+                for layer in (module.mlp_gamma, module.mlp_beta):
+                    layer.weight.zero_()
+                    layer.bias.zero_()
 
     def image_feature(self, img_feat: torch.Tensor) -> torch.Tensor | None:
         """img_feat: (B, T, D) -> the bi-GRU output at the target frame (B, 2 * hidden), or None."""

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class _Modulation(nn.Module):
+class Modulation(nn.Module):
     """Per-sample scale and shift predicted from the image feature by two linear layers."""
 
     def __init__(self, dim: int, cond_dim: int) -> None:
@@ -24,7 +24,7 @@ class _Modulation(nn.Module):
         return self.mlp_gamma(cond).unsqueeze(1), self.mlp_beta(cond).unsqueeze(1)
 
 
-class OfficialAdaLN(_Modulation):
+class OfficialAdaLN(Modulation):
     """AdaLN exactly as the official code computes it (needed to run its checkpoints).
 
     gamma * (x - mean) / (std + eps) + beta, with the unbiased (N - 1) standard deviation, eps added to
@@ -42,7 +42,7 @@ class OfficialAdaLN(_Modulation):
         return gamma * (x - mean) / (std + self.eps) + beta
 
 
-class AdaLN(_Modulation):
+class AdaLN(Modulation):
     """AdaLN in the usual modern form: (1 + gamma) * LayerNorm(x) + beta, eps on the variance."""
 
     def __init__(self, dim: int, cond_dim: int, eps: float = 1e-6) -> None:
