@@ -99,8 +99,8 @@ _C.MODEL.DECODER.UPSAMPLE = "conv"
 # start as random maps, i.e. a mesh of ~0.3 m noise) or 'upsampling' (the Conv1d's centre tap starts as
 # the fixed U matrices and the residual heads at zero, so the first mesh is the upsampled coarse mesh).
 _C.MODEL.DECODER.OUTPUT_INIT = "official"
-# AdaLN scale / shift layers at the start: 'default' (PyTorch's random init, official) or 'zero' (needs
-# NORM adaln: the decoder starts as its LayerNorm twin and the image conditioning grows from zero).
+# AdaLN scale / shift layers at the start: 'default' (PyTorch's random init, official) or 'zero' (not with
+# NORM adaln_official: the decoder starts as its LayerNorm twin and the image conditioning grows from 0).
 _C.MODEL.DECODER.COND_INIT = "default"
 
 # Stage 2 starts from a stage-1 checkpoint (ours or the official pose_*.pth.tar); '' = random init.
@@ -464,10 +464,10 @@ def validate(cfg: CN) -> None:
             "MODEL.DECODER.USE_IMG_FEAT False leaves nothing to condition on: "
             "set MODEL.DECODER.NORM layernorm"
         )
-    if cfg.MODEL.DECODER.COND_INIT == "zero" and cfg.MODEL.DECODER.NORM != "adaln":
+    if cfg.MODEL.DECODER.COND_INIT == "zero" and cfg.MODEL.DECODER.NORM == "adaln_official":
         raise ConfigError(
-            "MODEL.DECODER.COND_INIT zero needs MODEL.DECODER.NORM adaln "
-            f"(got {cfg.MODEL.DECODER.NORM}: a zero gamma would erase the official AdaLN's output)"
+            "MODEL.DECODER.COND_INIT zero does not fit MODEL.DECODER.NORM adaln_official (a zero gamma "
+            "would erase its output): use NORM adaln, or COND_INIT default"
         )
     if len(cfg.DATA.TRAIN_RATIOS) != len(cfg.DATA.TRAIN_LIST):
         raise ConfigError(

@@ -75,7 +75,10 @@ def test_bad_choice_lists_allowed_values():
         (["MODEL.TARGET_INDEX", "16"], "MODEL.TARGET_INDEX"),
         (["MODEL.POSE_STREAM.HEADS", "5"], "not divisible"),
         (["MODEL.DECODER.USE_IMG_FEAT", "False"], "NORM layernorm"),
-        (["MODEL.DECODER.COND_INIT", "zero"], "COND_INIT zero needs MODEL.DECODER.NORM adaln"),
+        (
+            ["MODEL.DECODER.COND_INIT", "zero"],
+            "COND_INIT zero does not fit MODEL.DECODER.NORM adaln_official",
+        ),
         (["DATA.TRAIN_RATIOS", "[0.5, 0.5]"], "DATA.TRAIN_RATIOS"),
         (["TRAIN.LR"], "odd number"),
     ],

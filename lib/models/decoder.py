@@ -64,9 +64,9 @@ class MeshDecoder(nn.Module):
         _check_choice("output_init", output_init, OUTPUT_INITS)
         _check_choice("norm", norm, tuple(NORM_LAYERS))
         _check_choice("cond_init", cond_init, COND_INITS)
-        if cond_init == "zero" and norm != "adaln":
+        if cond_init == "zero" and norm == "adaln_official":
             raise ValueError(
-                "cond_init='zero' needs norm='adaln' (a zero gamma would erase the official AdaLN)"
+                "cond_init='zero' does not fit norm='adaln_official' (a zero gamma erases its output)"
             )
         if not use_img_feat and norm != "layernorm":
             raise ValueError(
