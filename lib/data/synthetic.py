@@ -249,9 +249,9 @@ def shape_code(
     SPIN's features carry a shape estimate by construction (its regressor reads SMPL betas from them);
     silhouette features at this size carry almost none. This code stands in for it in a controlled
     experiment: betas 1-9 with per-frame Gaussian noise of std ``noise`` (beta 0, mostly height, is left
-    out: no image shows it under the scale-depth ambiguity) and the gender, each value split into its
-    positive and negative part and the whole tiled to SHAPE_CODE_DIM (so it is not drowned by the
-    other ~1,900 features).
+    out: no image shows it under the scale-depth ambiguity), each split into its positive and negative
+    part, and the gender as two flags; the whole halved and tiled to SHAPE_CODE_DIM (so it is not
+    drowned by the other ~1,900 features).
     """
     estimate = betas[None, 1:] + rng.normal(0.0, noise, (num_frames, len(betas) - 1))
     sex = np.tile([[gender == "male", gender == "female"]], (num_frames, 1)).astype(float)

@@ -139,9 +139,7 @@ class MeshDecoder(nn.Module):
             self.upsample_conv.bias.zero_()
         if self.use_img_feat:
             for axis in range(1, 4):
-                head = getattr(self, f"linear_cur{axis}")
-                head.weight.zero_()
-                head.bias.zero_()
+                _zero(getattr(self, f"linear_cur{axis}"))
 
     @torch.no_grad()
     def _start_unconditioned(self) -> None:
@@ -149,9 +147,8 @@ class MeshDecoder(nn.Module):
         image conditioning grows from zero (DiT's adaLN-Zero), instead of starting as random modulation."""
         for module in self.modules():
             if isinstance(module, Modulation):
-                for layer in (module.mlp_gamma, module.mlp_beta):
-                    layer.weight.zero_()
-                    layer.bias.zero_()
+                _zero(module.mlp_gamma)
+                _zero(module.mlp_beta)
 
     def image_feature(self, img_feat: torch.Tensor) -> torch.Tensor | None:
         """img_feat: (B, T, D) -> the bi-GRU output at the target frame (B, 2 * hidden), or None."""
@@ -200,6 +197,12 @@ def conv1d_as_matmul(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     windows = windows.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)  # (B, 3, C_in * 3)
     weight = conv.weight.reshape(conv.out_channels, -1)  # (C_out, C_in * 3), same (channel, tap) order
     return F.linear(windows, weight, conv.bias).transpose(1, 2)
+
+
+def _zero(layer: nn.Linear) -> None:
+    """Weight and bias := 0 (callers hold torch.no_grad)."""
+    layer.weight.zero_()
+    layer.bias.zero_()
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
