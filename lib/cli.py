@@ -28,6 +28,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from lib.data.video_dataset import DetectorError
     from lib.demo.errors import DemoError
     from lib.models.weights import CheckpointError
+    from lib.people.errors import PeopleError
 
     # DataFileError is a FileNotFoundError.
     return (
@@ -38,6 +39,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
         DataMismatchError,
         DetectorError,
         DemoError,
+        PeopleError,
         FileNotFoundError,
     )
 

@@ -250,12 +250,14 @@ _C.DEMO.BATCH_SIZE = 32
 _C.DEMO.START_FRAME = 0  # first frame of the video to process
 _C.DEMO.END_FRAME = -1  # frame after the last one to process; -1: to the end
 _C.DEMO.IMAGE_FOLDER_FPS = 30.0  # frame rate assumed for an image folder (videos carry their own)
-_C.DEMO.PEOPLE = "mediapipe"  # people backend: 'mediapipe' (offline, one person), 'file' or 'onnx'
+_C.DEMO.PEOPLE = "blazepose"  # people backend: 'blazepose' (offline, everyone in the frame), 'file' or 'onnx'
+_C.DEMO.BLAZEPOSE_DIR = "data/models/blazepose"  # 'blazepose': the model files (scripts/fetch_assets.py)
+_C.DEMO.DETECT_EVERY = 5  # 'blazepose': frames between scans for new people (followed people: every frame)
 _C.DEMO.DETECTION_FILE = ""  # 'file': COCO result JSON (image_id = frame index + offset, bbox, keypoints)
 _C.DEMO.DETECTION_FRAME_OFFSET = 0  # 'file': image_id of the video's first frame (1 if ids count from 1)
-_C.DEMO.ONNX_DETECTOR = ""  # 'onnx': person detector .onnx (x1 y1 x2 y2 score), see lib/demo/onnx_backend.py
+_C.DEMO.ONNX_DETECTOR = ""  # 'onnx': person detector .onnx (x1 y1 x2 y2 score), see lib/people/onnx_backend.py
 _C.DEMO.ONNX_POSE = ""  # 'onnx': top-down COCO-17 pose .onnx (SimCC or heatmap outputs)
-_C.DEMO.MIN_SCORE = 0.5  # detections (and mediapipe's detection / tracking confidence) below this are dropped
+_C.DEMO.MIN_SCORE = 0.5  # detections (and BlazePose's person flag) below this are dropped
 _C.DEMO.TRACK_IOU = 0.3  # minimum box IoU to link a detection to a track in the previous frames
 _C.DEMO.TRACK_MAX_GAP = 10  # missing frames filled by interpolation inside a track; longer gaps split it
 _C.DEMO.PAD_MODE = "replicate"  # windows at track ends: 'replicate' or 'reflect' padding
@@ -295,7 +297,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "TRAIN.SCHEDULER": ("step", "cosine"),
     "TRAIN.AMP": ("none", "bf16", "fp16"),
     "EVAL.PROTOCOL": ("full", "official"),
-    "DEMO.PEOPLE": ("mediapipe", "file", "onnx"),
+    "DEMO.PEOPLE": ("blazepose", "file", "onnx"),
     "DEMO.PAD_MODE": ("replicate", "reflect"),
     "DEMO.FEATURES": ("silhouette", "spin", "zeros"),
 }

@@ -19,7 +19,7 @@ import demo
 from lib.config import get_cfg
 from lib.demo.export import read_accessor, read_glb
 from lib.demo.keypoints import normalize_screen
-from lib.demo.people import DetectionFileBackend
+from lib.people.detection_file import DetectionFileBackend
 from lib.demo.pipeline import run_demo
 from lib.demo.video import FrameSource, write_video
 from lib.engine.build import build_body_assets
@@ -27,7 +27,7 @@ from lib.models.build import build_model
 from lib.models.pmce import PMCEOutput
 from lib.render import Camera, render_mesh
 from tests.conftest import body_cfg_opts
-from tests.test_demo_people import coco_entry
+from tests.test_people import coco_entry
 from tests.test_train import TINY_MODEL
 
 W, H, FRAMES, FOCAL = 320, 240, 24, 300.0
@@ -165,7 +165,7 @@ def test_demo_cli_writes_outputs_that_load_back(scene, tiny_checkpoint, tmp_path
     [
         ({"--video": "missing.mp4"}, "input not found: missing.mp4"),
         ({"DEMO.MIN_TRACK_LEN": "100"}, "every track is shorter than DEMO.MIN_TRACK_LEN = 100"),
-        ({"DEMO.FEATURES": "silhouette"}, "silhouette features need the 'mediapipe'"),
+        ({"DEMO.FEATURES": "silhouette"}, "silhouette features need the 'blazepose'"),
         ({"DEMO.FEATURES": "spin", "DEMO.SPIN_CHECKPOINT": "none.pth.tar"}, "SPIN checkpoint not found"),
     ],
 )

@@ -9,25 +9,26 @@ import torch
 from lib.data.silhouette import crop_mask, silhouette_features, square_box
 from lib.demo.errors import DemoError
 from lib.demo.features import silhouette_track_features
-from lib.demo.people import Detection, downscale_mask, track_people
+from lib.people.tracking import track_people
+from lib.people.types import Detection
 from lib.demo.spin import SpinFeatureExtractor, crop_box, crop_image, load_spin_backbone, resnet50_trunk
 from lib.demo.video import FrameSource, write_video
-from tests.test_demo_people import person_keypoints
+from tests.test_people import person_keypoints
 
 W, H = 200, 160
 
 
 def person_mask(kp: np.ndarray) -> np.ndarray:
-    """(H, W) float probability: an ellipse covering the keypoints."""
-    yy, xx = np.mgrid[:H, :W]
+    """(H / 2, W / 2) uint8 mask (x 255) of the frame at half size: an ellipse covering the keypoints."""
+    yy, xx = np.mgrid[: H // 2, : W // 2] * 2.0
     cx, cy = kp[:, :2].mean(0)
-    return (((xx - cx) / 20) ** 2 + ((yy - cy) / 55) ** 2 <= 1).astype(np.float32)
+    return (255 * (((xx - cx) / 20) ** 2 + ((yy - cy) / 55) ** 2 <= 1)).astype(np.uint8)
 
 
 def test_silhouette_features_follow_the_keypoint_crop_and_fill_gaps():
     kps = [person_keypoints(80 + 2 * f, 80) for f in range(6)]
     dets = [
-        [Detection(np.array([0, 0, 10, 10.0]), 1.0, kp, mask=downscale_mask(person_mask(kp), 100))]
+        [Detection(np.array([0, 0, 10, 10.0]), 1.0, kp, mask=person_mask(kp))]
         for kp in kps
     ]
     dets[3] = []  # a missed frame: filled by the tracker, no mask
@@ -43,7 +44,7 @@ def test_silhouette_features_follow_the_keypoint_crop_and_fill_gaps():
 
 def test_silhouette_features_without_masks_is_a_clear_error():
     (track,) = track_people([(0, [Detection(np.array([0, 0, 9, 9.0]), 1.0, person_keypoints(50, 50))])])
-    with pytest.raises(DemoError, match="silhouette features need the 'mediapipe'"):
+    with pytest.raises(DemoError, match="silhouette features need the 'blazepose'"):
         silhouette_track_features(track, W, 64, 1.2)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from lib.demo.errors import DemoError
 from lib.demo.keypoints import add_pelvis_neck, denormalize_screen, normalize_screen, track_keypoints
-from lib.demo.people import Track
+from lib.people.types import Track
 
 
 def test_pelvis_and_neck_are_appended():

@@ -9,11 +9,11 @@ import torch
 
 from lib.demo.errors import DemoError
 from lib.demo.export import read_glb
-from lib.demo.people import DetectionFileBackend
+from lib.people.detection_file import DetectionFileBackend
 from lib.demo.pipeline import run_demo
 from lib.demo.video import FrameSource, write_video
 from lib.models.pmce import PMCEOutput
-from tests.test_demo_people import coco_entry, person_keypoints
+from tests.test_people import coco_entry, person_keypoints
 
 W, H, N = 160, 120, 24
 FACES = np.array([[0, 1, 2], [0, 2, 3]])

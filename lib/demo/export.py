@@ -26,7 +26,10 @@ import numpy as np
 from lib.io import atomic_path
 
 # glTF constants
-_FLOAT, _UINT32 = 5126, 5125
+_FLOAT, _UINT32, _UINT16, _UINT8 = 5126, 5125, 5123, 5121
+_COMPONENT_TYPES = {np.dtype(np.float32): _FLOAT, np.dtype(np.uint32): _UINT32}
+_COMPONENT_TYPES |= {np.dtype(np.uint16): _UINT16, np.dtype(np.uint8): _UINT8}
+_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _GLB_MAGIC, _GLB_JSON, _GLB_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942
 # Camera frame (x right, y down, z forward) -> glTF (x right, y up, z towards the viewer).
@@ -140,9 +143,9 @@ def save_glb(path: str | Path, meshes: Sequence[MeshAnimation], faces: np.ndarra
 class _GltfBuilder:
     """Accumulates one binary buffer and the JSON that describes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, generator: str = "pmce lib/demo/export.py") -> None:
         self.json: dict = {
-            "asset": {"version": "2.0", "generator": "pmce lib/demo/export.py"},
+            "asset": {"version": "2.0", "generator": generator},
             "buffers": [],
             "bufferViews": [],
             "accessors": [],
@@ -153,20 +156,24 @@ class _GltfBuilder:
         self._size = 0
 
     def accessor(self, data: np.ndarray, kind: str, target: int | None, with_bounds: bool = True) -> int:
-        """Append ``data`` (float32 or uint32) as a bufferView + accessor; returns the accessor index.
-        Bounds are required for POSITION and animation inputs; kept for every float accessor."""
+        """Append ``data`` (float32, uint32, uint16 or uint8) as a bufferView + accessor; returns the
+        accessor index. Bounds are required for POSITION and animation inputs; kept for every float
+        accessor. MAT4 data is expected column-major, as glTF stores it."""
         data = np.ascontiguousarray(data)
-        width = {"SCALAR": 1, "VEC3": 3}[kind]
+        width = _WIDTHS[kind]
+        if data.dtype not in _COMPONENT_TYPES:
+            raise TypeError(f"unsupported accessor dtype {data.dtype}")
         blob = data.tobytes()
         view = {"buffer": 0, "byteOffset": self._size, "byteLength": len(blob)}
         if target is not None:
             view["target"] = target
+        blob += b"\0" * (-len(blob) % 4)  # every view starts 4-byte aligned (uint8 / uint16 data)
         self._chunks.append(blob)
-        self._size += len(blob)  # float32 / uint32 only: every view stays 4-byte aligned
+        self._size += len(blob)
         self.json["bufferViews"].append(view)
         accessor = {
             "bufferView": len(self.json["bufferViews"]) - 1,
-            "componentType": _UINT32 if data.dtype == np.uint32 else _FLOAT,
+            "componentType": _COMPONENT_TYPES[data.dtype],
             "count": data.size // width,
             "type": kind,
         }
@@ -216,8 +223,8 @@ def read_accessor(doc: dict, binary: bytes, index: int) -> np.ndarray:
     """Accessor ``index`` of a glTF read by :func:`read_glb`, as an (count,) or (count, k) array."""
     acc = doc["accessors"][index]
     view = doc["bufferViews"][acc["bufferView"]]
-    dtype = np.uint32 if acc["componentType"] == _UINT32 else np.float32
-    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc["type"]]
+    dtype = {code: dtype for dtype, code in _COMPONENT_TYPES.items()}[acc["componentType"]]
+    width = _WIDTHS[acc["type"]]
     offset = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
     values = np.frombuffer(binary, dtype=dtype, count=acc["count"] * width, offset=offset)
     return values if width == 1 else values.reshape(-1, width)

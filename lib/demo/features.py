@@ -1,7 +1,7 @@
 """Per-frame image features of every track: the image stream's input.
 
 * ``silhouette`` (offline default): the fixed silhouette features of ``lib.data.silhouette`` computed
-  from the person mask of the people backend (mediapipe's segmentation), cropped exactly as the synthetic
+  from the person mask of the people backend (BlazePose's segmentation), cropped exactly as the synthetic
   training data crops its rendered silhouettes: a square box around the frame's COCO-17 keypoints.
 * ``spin``: SPIN ResNet-50 features from the user's ``spin_model_checkpoint.pth.tar`` (``lib.demo.spin``),
   what the official checkpoints were trained with.
@@ -16,7 +16,7 @@ import numpy as np
 
 from lib.data.silhouette import FEATURE_DIM, crop_mask, silhouette_features, square_box
 from lib.demo.errors import DemoError
-from lib.demo.people import Track
+from lib.people.types import Track
 from lib.demo.pipeline import FeatureFn
 from lib.demo.video import FrameSource
 
@@ -32,7 +32,7 @@ def silhouette_track_features(
     """
     if track.masks is None or track.keypoints is None:
         raise DemoError(
-            f"track {track.track_id} has no person masks: silhouette features need the 'mediapipe' "
+            f"track {track.track_id} has no person masks: silhouette features need the 'blazepose' "
             "people backend; with 'file' or 'onnx' set DEMO.FEATURES to 'spin' (with "
             "DEMO.SPIN_CHECKPOINT) or 'zeros'"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lib.demo.errors import DemoError
-from lib.demo.people import Track
+from lib.people.types import Track
 
 COCO17_L_SHOULDER, COCO17_R_SHOULDER, COCO17_L_HIP, COCO17_R_HIP = 5, 6, 11, 12
 
@@ -48,7 +48,7 @@ def track_keypoints(
     if track.keypoints is None:
         raise DemoError(
             f"track {track.track_id} has boxes but no keypoints; use a people backend that gives "
-            "COCO-17 keypoints (mediapipe, onnx, or a detection file with 'keypoints')"
+            "COCO-17 keypoints (blazepose, onnx, or a detection file with 'keypoints')"
         )
     kp = add_pelvis_neck(np.asarray(track.keypoints, dtype=np.float64))  # (N, 19, 3)
     return normalize_screen(kp[..., :2], width, height).astype(np.float32), kp[..., 2].astype(np.float32)

@@ -19,7 +19,8 @@ from lib.demo.errors import DemoError
 from lib.demo.export import MeshAnimation, save_glb, save_npz, save_obj, staged_dir
 from lib.demo.inference import TrackInput, TrackPrediction, predict_tracks, select_tracks
 from lib.demo.keypoints import add_pelvis_neck, track_keypoints
-from lib.demo.people import PeopleBackend, Track, track_people
+from lib.people.tracking import track_people
+from lib.people.types import PeopleBackend, Track
 from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lib.demo.errors import DemoError
-from lib.demo.people import Track
+from lib.people.types import Track
 from lib.demo.video import FrameSource
 from lib.engine.distributed import resolve_device
 from lib.models.weights import CheckpointError, extract_state_dict, read_checkpoint

@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lib.demo.errors import DemoError
-from lib.demo.people import Detection
+from lib.people.errors import PeopleError
+from lib.people.types import Detection
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, 0..255
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -47,18 +47,20 @@ class OnnxBackend:
             ("pose model", "DEMO.ONNX_POSE", pose_path),
         ):
             if not path or not Path(path).is_file():
-                raise DemoError(
+                raise PeopleError(
                     f"ONNX {what} weights not found: {str(path) or '(empty)'}; set {key} to a .onnx file"
                 )
         try:
             import onnxruntime as ort
         except ImportError:
-            raise DemoError("the 'onnx' people backend needs onnxruntime (pip install onnxruntime)") from None
+            raise PeopleError(
+                "the 'onnx' people backend needs onnxruntime (pip install onnxruntime)"
+            ) from None
         try:
             self._det = ort.InferenceSession(str(detector_path), providers=list(providers))
             self._pose = ort.InferenceSession(str(pose_path), providers=list(providers))
         except Exception as err:  # onnxruntime raises its own exception types
-            raise DemoError(f"onnxruntime cannot load the ONNX models: {err}") from None
+            raise PeopleError(f"onnxruntime cannot load the ONNX models: {err}") from None
         self.min_score, self.rgb, self.box_scale = min_score, rgb, box_scale
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self._det_hw = tuple(self._det.get_inputs()[0].shape[2:4])

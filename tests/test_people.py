@@ -1,4 +1,4 @@
-"""People backends (detection file, ONNX helpers, mediapipe when installed) and IoU tracking."""
+"""People backends (detection file, ONNX helpers) and IoU tracking."""
 
 import importlib.util
 import json
@@ -6,17 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from lib.demo.errors import DemoError
-from lib.demo.onnx_backend import OnnxBackend, crop_box, decode_heatmap, decode_simcc, letterbox
-from lib.demo.people import (
-    MEDIAPIPE_TO_COCO17,
-    Detection,
-    DetectionFileBackend,
-    box_from_keypoints,
-    box_iou,
-    build_backend,
-    track_people,
-)
+from lib.people.blazepose import BLAZEPOSE_TO_COCO17
+from lib.people.build import build_backend
+from lib.people.detection_file import DetectionFileBackend
+from lib.people.errors import PeopleError
+from lib.people.onnx_backend import OnnxBackend, crop_box, decode_heatmap, decode_simcc, letterbox
+from lib.people.tracking import track_people
+from lib.people.types import Detection, box_from_keypoints, box_iou
 
 
 def person_keypoints(cx: float, cy: float, conf: float = 0.9) -> np.ndarray:
@@ -76,18 +72,18 @@ def test_long_gap_splits_a_track_and_ids_are_kept(tmp_path):
 
 
 def test_file_backend_errors(tmp_path):
-    with pytest.raises(DemoError, match="not found"):
+    with pytest.raises(PeopleError, match="not found"):
         DetectionFileBackend(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(DemoError, match="JSON"):
+    with pytest.raises(PeopleError, match="JSON"):
         DetectionFileBackend(bad)
     bad.write_text(json.dumps([{"image_id": 0, "score": 1.0}]))
-    with pytest.raises(DemoError, match="entry 0"):
+    with pytest.raises(PeopleError, match="entry 0"):
         DetectionFileBackend(bad)
-    with pytest.raises(DemoError, match="DETECTION_FILE"):
+    with pytest.raises(PeopleError, match="DETECTION_FILE"):
         build_backend("file")
-    with pytest.raises(DemoError, match="unknown people backend"):
+    with pytest.raises(PeopleError, match="unknown people backend"):
         build_backend("yolo")
 
 
@@ -98,10 +94,10 @@ def test_box_iou():
 
 
 def test_onnx_backend_reports_missing_weights(tmp_path):
-    with pytest.raises(DemoError, match="detector weights not found"):
+    with pytest.raises(PeopleError, match="detector weights not found"):
         OnnxBackend(tmp_path / "det.onnx", tmp_path / "pose.onnx")
     (tmp_path / "det.onnx").write_bytes(b"x")
-    with pytest.raises(DemoError, match="ONNX_POSE"):
+    with pytest.raises(PeopleError, match="ONNX_POSE"):
         build_backend("onnx", onnx_detector=str(tmp_path / "det.onnx"), onnx_pose="")
 
 
@@ -159,25 +155,18 @@ def test_onnx_backend_runs_local_models(tmp_path):
     assert np.allclose(det.keypoints[:, :2], [32 + 2 / 0.8, 48 + 2 / 0.8])
 
 
-def test_mediapipe_landmark_map_is_coco17():
-    assert len(MEDIAPIPE_TO_COCO17) == 17 and len(set(MEDIAPIPE_TO_COCO17)) == 17
-
-
-@pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None, reason="mediapipe not installed")
-def test_mediapipe_backend_finds_nobody_in_a_blank_frame():
-    backend = build_backend("mediapipe")
-    assert backend(0, np.zeros((120, 160, 3), np.uint8)) == []
-    backend.close()
+def test_blazepose_landmark_map_is_coco17():
+    assert len(BLAZEPOSE_TO_COCO17) == 17 and len(set(BLAZEPOSE_TO_COCO17)) == 17
 
 
 def test_backend_from_config(tmp_path):
+    from demo import people_backend
     from lib.config import get_cfg
-    from lib.demo.people import build_people_backend
 
     path = tmp_path / "dets.json"
     path.write_text(json.dumps([coco_entry(1, person_keypoints(50, 50))]))
     cfg = get_cfg(
         opts=["DEMO.PEOPLE", "file", "DEMO.DETECTION_FILE", str(path), "DEMO.DETECTION_FRAME_OFFSET", "1"]
     )
-    backend = build_people_backend(cfg)
+    backend = people_backend(cfg)
     assert len(backend(0, np.zeros((4, 4, 3), np.uint8))) == 1
