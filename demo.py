@@ -12,6 +12,7 @@ backend, the image features and the outputs (see lib/config.py). Writes ``track_
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,8 @@ from lib.models.build import build_model
 from lib.models.weights import extract_state_dict, load_weights, read_checkpoint
 
 REGRESSED_JOINT_SETS = ("h36m17", "smpl24")
+# What a demo run writes into its output folder (anything else there makes the run refuse the folder).
+DEMO_OUTPUT = re.compile(r"track_\d{3}\.(npz|glb|bvh)|animation\.glb|overlay\.mp4|summary\.json|meshes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,17 +38,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--video", required=True, metavar="PATH", help="video file or folder of images")
     parser.add_argument("--checkpoint", metavar="FILE", help="mesh-stage weights (default: DEMO.CHECKPOINT)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: output/demo/<video name>)")
+    parser.add_argument(
+        "--focal", type=float, metavar="PIXELS", help="the camera's focal length (default: DEMO.FOCAL_LENGTH)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    cfg, checkpoint, weights = demo_config(args.cfg, args.checkpoint, args.opts)
+    opts = [*args.opts, *(["DEMO.FOCAL_LENGTH", str(args.focal)] if args.focal is not None else [])]
+    cfg, checkpoint, weights = demo_config(args.cfg, args.checkpoint, opts)
     if cfg.STAGE != "mesh":
         raise UserError(f"the demo needs a mesh-stage model; the config has STAGE {cfg.STAGE!r}")
     out_dir = Path(args.out) if args.out else Path(cfg.OUTPUT_DIR) / "demo" / Path(args.video).stem
+    check_output_dir(out_dir)
     result = run(cfg, checkpoint, weights, args.video, out_dir)
     for path in result.files:
         if path.parent == out_dir:
             print(f"wrote {path}")
-    print(f"demo finished in {time.perf_counter() - start:.1f} s")
+    seconds = time.perf_counter() - start
+    frames = result.timer.stages["people"][1]
+    print(f"demo finished in {seconds:.1f} s ({frames / seconds:.1f} frames/s end to end, {frames} frames)")
     return 0
 
 
@@ -76,7 +86,7 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
     """Build every stage from the config and run the pipeline (imports stay inside: fast ``--help``)."""
     from lib.demo.features import build_feature_fn
     from lib.demo.overlay import OverlayRenderer
-    from lib.demo.pipeline import run_demo
+    from lib.demo.pipeline import DemoSettings, run_demo
     from lib.demo.video import build_frame_source
 
     d = cfg.DEMO
@@ -87,6 +97,21 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
     model.to(resolve_device(cfg.DEVICE)).eval()
     faces = assets.faces.cpu().numpy()
     regressors = {name: assets.regressors[name].cpu().numpy() for name in REGRESSED_JOINT_SETS}
+    settings = DemoSettings(
+        seq_len=cfg.MODEL.SEQ_LEN,
+        target_index=target_index(cfg),
+        pad_mode=d.PAD_MODE,
+        batch_size=d.BATCH_SIZE,
+        min_track_len=d.MIN_TRACK_LEN,
+        iou_threshold=d.TRACK_IOU,
+        max_gap=d.TRACK_MAX_GAP,
+        focal=d.FOCAL_LENGTH,
+        camera_sigma=d.CAMERA_SMOOTH_SIGMA,
+        show=d.SHOW,
+        save_objs=d.SAVE_OBJ,
+        save_animation=d.SAVE_GLB,
+    )
+    body = assets.body_model
     backend = people_backend(cfg)
     try:
         return run_demo(
@@ -96,23 +121,27 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
             build_feature_fn(cfg),
             faces,
             out_dir,
-            seq_len=cfg.MODEL.SEQ_LEN,
-            target_index=target_index(cfg),
-            pad_mode=d.PAD_MODE,
-            batch_size=d.BATCH_SIZE,
-            min_track_len=d.MIN_TRACK_LEN,
-            iou_threshold=d.TRACK_IOU,
-            max_gap=d.TRACK_MAX_GAP,
-            focal=d.FOCAL_LENGTH,
-            smooth_sigma=d.CAMERA_SMOOTH_SIGMA,
-            save_objs=d.SAVE_OBJ,
-            save_animation=d.SAVE_GLB,
+            settings,
             regressors=regressors,
-            fit_body=body_fitter(assets.body_model, d.SMPL_FIT_ITERS) if d.FIT_SMPL else None,
+            fit_body=body_fitter(body, d.SMPL_FIT_ITERS, d.POSE_SMOOTH_SIGMA) if d.FIT_SMPL else None,
+            export_rig=rig_exporter(body) if d.FIT_SMPL and d.SAVE_RIG else None,
             draw=OverlayRenderer(faces, d.OVERLAY_MAX_SIDE, d.SIDE_VIEW) if d.SAVE_VIDEO else None,
         )
     finally:
         getattr(backend, "close", lambda: None)()
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """The output folder is replaced as a whole by each run: refuse one that holds anything else."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; pass a folder (it is created if missing)")
+    if out_dir.is_dir():
+        foreign = [p.name for p in out_dir.iterdir() if not DEMO_OUTPUT.fullmatch(p.name)]
+        if foreign:
+            raise UserError(
+                f"--out {out_dir} holds files the demo did not write ({', '.join(sorted(foreign)[:3])}); "
+                "each run replaces its output folder, so pass a new or empty folder"
+            )
 
 
 def people_backend(cfg):
@@ -135,21 +164,39 @@ def people_backend(cfg):
     )
 
 
-def body_fitter(body, iters: int):
-    """fit(vertices (N, V, 3)) -> SMPL parameters of one track (neutral body), printing the fit error."""
-    from lib.demo.smpl_fit import fit_smpl
+def body_fitter(body, iters: int, smooth_sigma: float):
+    """fit(vertices (N, V, 3)) -> the track's BodyFit (neutral body): SMPL pose and one shape fitted to
+    the network's meshes, the joint rotations and the translation filtered over time (``smooth_sigma``
+    frames), and the body and joints of the filtered parameters."""
+    from lib.body.fit import fit_smpl
+    from lib.body.rotations import matrix_to_axis_angle, rodrigues, smooth_rotations
+    from lib.demo.camera import smooth
+    from lib.demo.pipeline import BodyFit
 
-    def fit(vertices: np.ndarray) -> Mapping[str, np.ndarray]:
-        result = fit_smpl(body, torch.from_numpy(vertices), iters=iters)
-        print(f"SMPL fit: mean vertex error {1000 * float(result.vertex_error_m.mean()):.1f} mm")
-        return {
-            "pose": result.pose,  # (N, 72) axis-angle, camera axes
-            "betas": result.betas,  # (10,)
-            "transl": result.transl,  # (N, 3) metres, relative to the root; add cam_t for the camera frame
-            "vertex_error_m": result.vertex_error_m,  # (N,)
-        }
+    def fit(vertices: np.ndarray) -> BodyFit:
+        raw = fit_smpl(body, torch.from_numpy(vertices), iters=iters)
+        rotations = smooth_rotations(rodrigues(torch.from_numpy(raw.pose).view(-1, 24, 3)), smooth_sigma)
+        pose = matrix_to_axis_angle(rotations).flatten(1)
+        transl = torch.from_numpy(smooth(raw.transl, np.ones(len(pose)), smooth_sigma)).float()
+        betas = torch.from_numpy(raw.betas)[None].expand(len(pose), -1)
+        with torch.no_grad():
+            shown = body.vertices(pose, betas, transl, "neutral")
+            joints = body.joints(shown, "coco19")
+        error = (shown - torch.from_numpy(vertices)).norm(dim=-1).mean(dim=1)
+        return BodyFit(pose.numpy(), raw.betas, transl.numpy(), shown.numpy(), joints.numpy(), error.numpy())
 
     return fit
+
+
+def rig_exporter(body):
+    """export(folder, name, fit, cam_t, times) -> ``name.glb`` (skinned) and ``name.bvh`` of the fit."""
+    from lib.demo.rig_export import rig_from_smpl, save_bvh, save_skinned_glb
+
+    def export(folder: Path, name: str, fit, cam_t: np.ndarray, times: np.ndarray) -> list[Path]:
+        rig = rig_from_smpl(body, fit.pose, fit.betas, fit.transl, cam_t, times, name=name)
+        return [save_skinned_glb(folder / f"{name}.glb", rig), save_bvh(folder / f"{name}.bvh", rig)]
+
+    return export
 
 
 if __name__ == "__main__":

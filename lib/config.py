@@ -255,16 +255,19 @@ _C.DEMO.BLAZEPOSE_DIR = "data/models/blazepose"  # 'blazepose': the model files 
 _C.DEMO.DETECT_EVERY = 5  # 'blazepose': frames between scans for new people (followed people: every frame)
 _C.DEMO.DETECTION_FILE = ""  # 'file': COCO result JSON (image_id = frame index + offset, bbox, keypoints)
 _C.DEMO.DETECTION_FRAME_OFFSET = 0  # 'file': image_id of the video's first frame (1 if ids count from 1)
-_C.DEMO.ONNX_DETECTOR = ""  # 'onnx': person detector .onnx (x1 y1 x2 y2 score), see lib/people/onnx_backend.py
+_C.DEMO.ONNX_DETECTOR = ""  # 'onnx': person detector .onnx (x1 y1 x2 y2 score), lib/people/onnx_backend.py
 _C.DEMO.ONNX_POSE = ""  # 'onnx': top-down COCO-17 pose .onnx (SimCC or heatmap outputs)
 _C.DEMO.MIN_SCORE = 0.5  # detections (and BlazePose's person flag) below this are dropped
 _C.DEMO.TRACK_IOU = 0.3  # minimum box IoU to link a detection to a track in the previous frames
 _C.DEMO.TRACK_MAX_GAP = 10  # missing frames filled by interpolation inside a track; longer gaps split it
 _C.DEMO.PAD_MODE = "replicate"  # windows at track ends: 'replicate' or 'reflect' padding
-_C.DEMO.FOCAL_LENGTH = 0.0  # pixels, for the camera-frame translation; 0: the frame diagonal
+_C.DEMO.FOCAL_LENGTH = 0.0  # pixels (demo.py --focal); 0: the frame diagonal (53-degree view across 16:9)
 _C.DEMO.CAMERA_SMOOTH_SIGMA = 2.0  # frames, Gaussian smoothing of the fitted camera; 0: none
 _C.DEMO.SAVE_OBJ = False  # also write one .obj per track and frame (large)
 _C.DEMO.SAVE_GLB = True  # write the animated meshes of all tracks to one .glb (Blender, glTF viewers)
+_C.DEMO.SAVE_RIG = True  # per track a skinned .glb and a .bvh of the fitted SMPL skeleton (needs FIT_SMPL)
+_C.DEMO.SHOW = "fitted"  # the overlay and animation.glb show the 'fitted' SMPL body or the 'raw' network mesh
+_C.DEMO.POSE_SMOOTH_SIGMA = 1.5  # frames, Gaussian filter of the fitted joint rotations and root; 0: none
 _C.DEMO.SAVE_VIDEO = True  # write the overlay .mp4
 _C.DEMO.FEATURES = "silhouette"  # image stream input: 'silhouette' (person mask), 'spin' or 'zeros'
 _C.DEMO.MASK_MAX_SIDE = 512  # pixels: person masks are kept at most this large (silhouette features)
@@ -299,6 +302,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "EVAL.PROTOCOL": ("full", "official"),
     "DEMO.PEOPLE": ("blazepose", "file", "onnx"),
     "DEMO.PAD_MODE": ("replicate", "reflect"),
+    "DEMO.SHOW": ("fitted", "raw"),
     "DEMO.FEATURES": ("silhouette", "spin", "zeros"),
 }
 

@@ -19,12 +19,12 @@ import demo
 from lib.config import get_cfg
 from lib.demo.export import read_accessor, read_glb
 from lib.demo.keypoints import normalize_screen
-from lib.people.detection_file import DetectionFileBackend
-from lib.demo.pipeline import run_demo
+from lib.demo.pipeline import DemoSettings, run_demo
 from lib.demo.video import FrameSource, write_video
 from lib.engine.build import build_body_assets
 from lib.models.build import build_model
 from lib.models.pmce import PMCEOutput
+from lib.people.detection_file import DetectionFileBackend
 from lib.render import Camera, render_mesh
 from tests.conftest import body_cfg_opts
 from tests.test_people import coco_entry
@@ -96,11 +96,12 @@ def scene(synthetic_body_model, tmp_path_factory):
 def test_recovers_camera_joints_and_smpl_parameters(scene, synthetic_body_model, tmp_path):
     """Tolerances: weak perspective ignores the body's depth extent, a few percent of the distance."""
     oracle = GroundTruthOracle(scene["pose2d"], scene["mesh_rel"], scene["joints_rel"], target=4)
-    fit = demo.body_fitter(synthetic_body_model, iters=4)
+    fit = demo.body_fitter(synthetic_body_model, iters=4, smooth_sigma=0.0)
     result = run_demo(
         FrameSource(scene["video"]), DetectionFileBackend(scene["detections"]), oracle,
         lambda tracks, source: [np.zeros((len(tr), 1), np.float32) for tr in tracks], scene["faces"],
-        tmp_path / "out", seq_len=8, min_track_len=8, focal=FOCAL, smooth_sigma=0.0, fit_body=fit,
+        tmp_path / "out", DemoSettings(seq_len=8, min_track_len=8, focal=FOCAL, camera_sigma=0.0),
+        fit_body=fit,
         regressors={s: synthetic_body_model.regressor_smpl24.numpy() for s in ["smpl24"]}, log=lambda _: None,
     )  # fmt: skip
     (track,) = result.tracks
@@ -150,7 +151,9 @@ def test_demo_cli_writes_outputs_that_load_back(scene, tiny_checkpoint, tmp_path
         "DEMO.MIN_TRACK_LEN", "8", "DEMO.SMPL_FIT_ITERS", "2", "DEMO.SIDE_VIEW", "True",
     )  # fmt: skip
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["animation.glb", "overlay.mp4", "track_000.npz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "animation.glb", "overlay.mp4", "summary.json", "track_000.bvh", "track_000.glb", "track_000.npz",
+    ]  # fmt: skip
     arrays = np.load(out / "track_000.npz")
     assert arrays["vertices"].shape == (FRAMES, 6890, 3) and arrays["cam_t"].shape == (FRAMES, 3)
     doc, binary = read_glb(out / "animation.glb")
@@ -198,3 +201,13 @@ def test_demo_runs_an_official_format_checkpoint_with_a_config(scene, tiny_check
     cfg_file.write_text(ours["config"])  # stands in for configs/demo_official.yaml (licensed files)
     assert run_cli("--cfg", str(cfg_file), *args, *opts) == 0
     assert (tmp_path / "o" / "track_000.npz").is_file()
+
+
+def test_demo_refuses_an_output_folder_with_other_files(scene, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file")
+    args = ["--video", str(scene["video"]), "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    assert run_cli(*args, "--focal", "300", "DEMO.PEOPLE", "file") == 2
+    assert "holds files the demo did not write (notes.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]

@@ -104,10 +104,10 @@ def test_atomic_output_and_staged_dir_leave_nothing_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []  # neither the output folder nor the staging folder
 
     out.mkdir()
-    (out / "keep.txt").write_text("user file")
+    (out / "track_001.npz").write_text("a previous run's output")
     with staged_dir(out) as stage:
         save_npz(stage / "track_000.npz", {"x": np.zeros(2)})
         (stage / "meshes").mkdir()
         save_obj(stage / "meshes" / "000000.obj", tetra_frames(1)[0], FACES)
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "meshes", "track_000.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["meshes", "track_000.npz"]  # one run's outputs only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

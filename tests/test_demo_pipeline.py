@@ -9,10 +9,10 @@ import torch
 
 from lib.demo.errors import DemoError
 from lib.demo.export import read_glb
-from lib.people.detection_file import DetectionFileBackend
-from lib.demo.pipeline import run_demo
+from lib.demo.pipeline import DemoSettings, run_demo
 from lib.demo.video import FrameSource, write_video
 from lib.models.pmce import PMCEOutput
+from lib.people.detection_file import DetectionFileBackend
 from tests.test_people import coco_entry, person_keypoints
 
 W, H, N = 160, 120, 24
@@ -74,17 +74,16 @@ def test_run_demo_writes_every_output(scene, tmp_path):
         zero_features,
         FACES,
         out,
-        seq_len=8,
-        min_track_len=10,
-        save_objs=True,
+        DemoSettings(seq_len=8, min_track_len=10, save_objs=True),
         draw=draw,
         log=messages.append,
     )
     assert messages[0] == "track 1: 5 frames < DEMO.MIN_TRACK_LEN = 10, skipped"
+    assert messages[1].startswith("per track") and "track 0: frames 0-" in messages[1]
     assert "inference" in messages[-1] and "frames/s" in messages[-1]
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert names == sorted(
-        ["track_000.npz", "animation.glb", "overlay.mp4"]
+        ["track_000.npz", "animation.glb", "overlay.mp4", "summary.json"]
         + [f"meshes/track_000/{f:06d}.obj" for f in range(N)]
     )
     assert sorted(result.files) == sorted(out / n for n in names)
@@ -100,15 +99,22 @@ def test_run_demo_writes_every_output(scene, tmp_path):
     assert [i for i, _ in drawn] == list(range(N)) and all(ids == [0] for _, ids in drawn)
     assert len(list(FrameSource(out / "overlay.mp4"))) == N
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    summary = json.loads((out / "summary.json").read_text())
+    assert [t["track_id"] for t in summary["tracks"]] == [0] and summary["tracks"][0]["shown"] == "raw"
+    assert summary["frames_per_second"]["people"] > 0
+    # a second run into the same folder replaces the first run's outputs as a whole
+    run_demo(FrameSource(video), DetectionFileBackend(dets), FlatLifter(), zero_features, FACES, out,
+             DemoSettings(seq_len=8, min_track_len=10, save_animation=False), log=lambda m: None)  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "track_000.npz"]
 
 
 def test_failures_leave_no_outputs(scene, tmp_path):
     video, dets = scene
     out = tmp_path / "out"
-    common = dict(seq_len=8, log=lambda m: None)
+    common = dict(settings=DemoSettings(seq_len=8), log=lambda m: None)
     with pytest.raises(DemoError, match="every track is shorter"):
         run_demo(FrameSource(video), DetectionFileBackend(dets), FlatLifter(), zero_features, FACES, out,
-                 min_track_len=100, **common)  # fmt: skip
+                 DemoSettings(seq_len=8, min_track_len=100), log=lambda m: None)  # fmt: skip
     empty = tmp_path / "none.json"
     empty.write_text("[]")
     with pytest.raises(DemoError, match="no person found"):

@@ -38,21 +38,21 @@ CAMERA_TO_GLTF = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 
 @contextmanager
 def staged_dir(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a hidden staging folder next to ``out_dir``; on success its entries replace those of the
-    same name in ``out_dir`` (other entries there are kept), on error it is removed."""
+    """Yield a hidden staging folder next to ``out_dir``; on success it becomes ``out_dir`` (a previous
+    ``out_dir`` is moved aside first and then removed, so the folder never mixes two runs' files), on
+    error it is removed and ``out_dir`` stays as it was."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
+    old = stage.with_name(stage.name.replace(".staging.", ".replaced."))
     try:
         yield stage
-        out_dir.mkdir(exist_ok=True)
-        for entry in sorted(stage.iterdir()):
-            target = out_dir / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(entry, target)
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray | float | int | str]) -> None:

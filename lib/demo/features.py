@@ -16,9 +16,9 @@ import numpy as np
 
 from lib.data.silhouette import FEATURE_DIM, crop_mask, silhouette_features, square_box
 from lib.demo.errors import DemoError
-from lib.people.types import Track
 from lib.demo.pipeline import FeatureFn
 from lib.demo.video import FrameSource
+from lib.people.types import Track
 
 
 def silhouette_track_features(

@@ -7,29 +7,68 @@ stage and writes the outputs through a staging folder, so a failure leaves no ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from lib.demo.camera import CameraFit, fit_camera
 from lib.demo.errors import DemoError
 from lib.demo.export import MeshAnimation, save_glb, save_npz, save_obj, staged_dir
 from lib.demo.inference import TrackInput, TrackPrediction, predict_tracks, select_tracks
 from lib.demo.keypoints import add_pelvis_neck, track_keypoints
-from lib.people.tracking import track_people
-from lib.people.types import PeopleBackend, Track
+from lib.demo.stats import format_summary, summarize
 from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
+from lib.io import write_text_atomic
+from lib.people.tracking import track_people
+from lib.people.types import PeopleBackend, Track
 
 # features(tracks, source) -> one (N_i, D) float array per track: the image stream's input
 FeatureFn = Callable[[Sequence[Track], FrameSource], Sequence[np.ndarray]]
-# fit(vertices (N, V, 3)) -> named arrays of body-model parameters (saved as 'smpl_<name>' in the .npz)
-BodyFitFn = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 # draw(frame_index, frame, people in that frame) -> the overlay frame
 DrawFn = Callable[[int, np.ndarray, list["PersonFrame"]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BodyFit:
+    """Body-model parameters of one track (N frames) and the body they give, as the demo shows it."""
+
+    pose: np.ndarray  # (N, 72) axis-angle, global orientation in camera axes; filtered over time
+    betas: np.ndarray  # (10,) one shape for the whole track
+    transl: np.ndarray  # (N, 3) metres, relative to the root; add cam_t for the camera frame
+    vertices: np.ndarray  # (N, V, 3) the body of these parameters (root-relative, like the prediction)
+    joints: np.ndarray  # (N, J, 3) its joints, in the prediction's joint set
+    vertex_error_m: np.ndarray  # (N,) mean distance of ``vertices`` to the network's vertices
+
+
+# fit(vertices (N, V, 3)) -> the track's body fit
+BodyFitFn = Callable[[np.ndarray], BodyFit]
+# export(folder, name, fit, cam_t (N, 3), times (N,)) -> the files written (skinned .glb, .bvh)
+RigExportFn = Callable[[Path, str, BodyFit, np.ndarray, np.ndarray], list[Path]]
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How the stages run (built once from DEMO.* and the model's config by ``demo.py``)."""
+
+    seq_len: int
+    target_index: int | None = None
+    pad_mode: str = "replicate"
+    batch_size: int = 32
+    min_track_len: int = 16
+    iou_threshold: float = 0.3
+    max_gap: int = 10
+    focal: float = 0.0  # pixels; <= 0: the frame diagonal
+    camera_sigma: float = 2.0  # frames
+    show: str = "fitted"  # what the overlay and the animation show: 'fitted' body or 'raw' vertices
+    save_objs: bool = False
+    save_animation: bool = True
+    progress: bool | None = None  # progress bars: None shows them on a terminal only
 
 
 @dataclass(frozen=True)
@@ -45,44 +84,76 @@ class PersonFrame:
 
 
 @dataclass
+class TrackResult:
+    """Everything the demo found for one person."""
+
+    track: Track
+    prediction: TrackPrediction
+    camera: CameraFit
+    fit: BodyFit | None = None
+
+    def shown(self, show: str) -> tuple[np.ndarray, np.ndarray]:
+        """(N, V, 3) vertices and (N, J, 3) joints that are shown: the fitted body or the raw network
+        output (root-relative; add ``camera.translation``)."""
+        if show == "fitted" and self.fit is not None:
+            return self.fit.vertices, self.fit.joints
+        return self.prediction.vertices, self.prediction.joints
+
+
+@dataclass
 class DemoResult:
-    tracks: list[Track]
-    predictions: list[TrackPrediction]
-    cameras: list[CameraFit]
+    results: list[TrackResult]
     skipped: list[str]
     timer: StageTimer
-    body_fits: list[Mapping[str, np.ndarray]] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+
+    @property
+    def tracks(self) -> list[Track]:
+        return [r.track for r in self.results]
+
+    @property
+    def predictions(self) -> list[TrackPrediction]:
+        return [r.prediction for r in self.results]
+
+    @property
+    def cameras(self) -> list[CameraFit]:
+        return [r.camera for r in self.results]
 
 
 def find_people(
-    source: FrameSource, backend: PeopleBackend, iou_threshold: float, max_gap: int, timer: StageTimer
+    source: FrameSource, backend: PeopleBackend, settings: DemoSettings, timer: StageTimer
 ) -> list[Track]:
     """Run the backend over every frame and link its detections into tracks."""
     detections = []
     with timer.stage("people") as info:
-        for frame_id, frame in source:
-            detections.append((frame_id, backend(frame_id, frame)))
+        frames = progress(source, source.info.num_frames, "people", settings.progress)
+        detections = [(frame_id, backend(frame_id, frame)) for frame_id, frame in frames]
         info["frames"] = len(detections)
     if not detections:
         raise DemoError(f"no frame could be read from {source.path}")
-    return track_people(detections, iou_threshold=iou_threshold, max_gap=max_gap)
+    return track_people(detections, iou_threshold=settings.iou_threshold, max_gap=settings.max_gap)
+
+
+def progress(items: Iterable, total: int, stage: str, show: bool | None) -> Iterable:
+    """``items`` with a progress bar on stderr (``show`` None: only on a terminal)."""
+    return tqdm(items, total=total or None, desc=stage, unit="frame", disable=_no_bar(show), leave=False)
+
+
+def _no_bar(show: bool | None) -> bool | None:
+    return None if show is None else not show
 
 
 def track_arrays(
-    track: Track,
-    pred: TrackPrediction,
-    cam: CameraFit,
-    fps: float,
-    size: tuple[int, int],
-    regressors: Mapping[str, np.ndarray],
-    body_fit: Mapping[str, np.ndarray],
+    result: TrackResult, fps: float, size: tuple[int, int], regressors: Mapping[str, np.ndarray]
 ) -> dict:
     """The per-track ``.npz`` content. Vertices and joints are root-relative; add ``cam_t`` for the camera
     frame. Pixels are those of the upright frame; ``frame_ids`` index the original video. ``regressors``
-    (joint set -> (J, V)) add ``joints_<set>`` regressed from the vertices; ``body_fit`` adds ``smpl_*``."""
+    (joint set -> (J, V)) add ``joints_<set>`` regressed from the network's vertices; a body fit adds
+    ``smpl_*`` (its parameters, vertices and per-frame error)."""
+    track, pred, cam, fit = result.track, result.prediction, result.camera, result.fit
     extra_joints = {f"joints_{k}": np.einsum("jv,nvc->njc", r, pred.vertices) for k, r in regressors.items()}
-    return {
+    arrays = {
         "track_id": track.track_id,
         "frame_ids": track.frame_ids,  # (N,)
         "fps": fps,
@@ -99,8 +170,13 @@ def track_arrays(
         "focal": cam.focal,
         "center": cam.center,
         **{k: v.astype(np.float32) for k, v in extra_joints.items()},
-        **{f"smpl_{k}": v for k, v in body_fit.items()},
     }
+    if track.world is not None:
+        arrays["blazepose_world"] = track.world.astype(np.float32)  # (N, 33, 3) metres; NaN: not detected
+    if fit is not None:
+        fields = ("pose", "betas", "transl", "vertices", "joints", "vertex_error_m")
+        arrays |= {f"smpl_{k}": np.asarray(getattr(fit, k), np.float32) for k in fields}
+    return arrays
 
 
 def run_demo(
@@ -110,100 +186,129 @@ def run_demo(
     features: FeatureFn,
     faces: np.ndarray,
     out_dir: str | Path,
+    settings: DemoSettings,
     *,
-    seq_len: int,
-    target_index: int | None = None,
-    pad_mode: str = "replicate",
-    batch_size: int = 32,
-    min_track_len: int = 16,
-    iou_threshold: float = 0.3,
-    max_gap: int = 10,
-    focal: float = 0.0,
-    smooth_sigma: float = 2.0,
-    save_objs: bool = False,
-    save_animation: bool = True,
     regressors: Mapping[str, np.ndarray] | None = None,
     fit_body: BodyFitFn | None = None,
+    export_rig: RigExportFn | None = None,
     draw: DrawFn | None = None,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Every stage, then the outputs: ``track_NNN.npz``, ``meshes/track_NNN/FFFFFF.obj`` (save_objs),
-    ``animation.glb`` (save_animation) and ``overlay.mp4`` (when ``draw`` is given). ``fit_body`` (when
-    given) fits body-model parameters to each track's meshes."""
+    """Every stage, then the outputs: ``track_NNN.npz``, with a body fit ``track_NNN.glb`` and
+    ``track_NNN.bvh`` (``export_rig``), ``meshes/track_NNN/FFFFFF.obj`` (save_objs), ``animation.glb``
+    (save_animation), ``overlay.mp4`` (when ``draw`` is given) and ``summary.json``. The output folder
+    holds this run's files only: it is replaced as a whole once everything succeeded."""
     timer = StageTimer()
     info = source.info
-    tracks = find_people(source, backend, iou_threshold, max_gap, timer)
-    with timer.stage("keypoints", frames=sum(len(t) for t in tracks)):
-        pose2d = [track_keypoints(t, info.width, info.height) for t in tracks]
-    inputs = [
-        TrackInput(t.track_id, p, np.zeros((len(t), 0))) for t, (p, _) in zip(tracks, pose2d, strict=True)
-    ]
-    kept_inputs, skipped = select_tracks(inputs, min_track_len)
-    for message in skipped:
-        log(message)
-    kept_ids = {t.track_id for t in kept_inputs}
-    tracks = [t for t in tracks if t.track_id in kept_ids]
-    confs = [c for t, (_, c) in zip(inputs, pose2d, strict=True) if t.track_id in kept_ids]
-    with timer.stage("features", frames=sum(len(t) for t in tracks)):
-        feats = features(tracks, source)
-    inputs = [
-        TrackInput(t.track_id, i.pose2d, np.asarray(f))
-        for t, i, f in zip(tracks, kept_inputs, feats, strict=True)
-    ]
-    with timer.stage("inference", frames=sum(len(t) for t in tracks)):
-        preds = predict_tracks(model, inputs, seq_len, target_index, pad_mode, batch_size)
-    cams = []
-    with timer.stage("camera", frames=sum(len(t) for t in tracks)):
-        for track, pred, conf in zip(tracks, preds, confs, strict=True):
-            kp = add_pelvis_neck(track.keypoints)[..., :2]
-            if not (conf > 0).any():
-                raise DemoError(
-                    f"track {track.track_id}: every keypoint has confidence 0; no camera can be fitted"
-                )
-            cams.append(fit_camera(pred.joints, kp, conf, info.width, info.height, focal, smooth_sigma))
-    body_fits: list[Mapping[str, np.ndarray]] = [{} for _ in tracks]
+    tracks = find_people(source, backend, settings, timer)
+    results, skipped = predict_people(source, tracks, model, features, settings, timer, log)
+    with timer.stage("camera", frames=sum(len(r.track) for r in results)):
+        for r in results:
+            r.camera = track_camera(r, info.width, info.height, settings)
     if fit_body is not None:
-        with timer.stage("smpl fit", frames=sum(len(t) for t in tracks)):
-            body_fits = [fit_body(pred.vertices) for pred in preds]
-    result = DemoResult(tracks, preds, cams, skipped, timer, body_fits)
-    out_dir = Path(out_dir)
+        with timer.stage("body fit", frames=sum(len(r.track) for r in results)):
+            for r in results:
+                r.fit = fit_body(r.prediction.vertices)
+    result = DemoResult(results, skipped, timer)
+    result.summary = summarize(results, settings.show, (info.width, info.height))
     with staged_dir(out_dir) as stage:
-        with timer.stage("export", frames=sum(len(t) for t in tracks)):
-            meshes = []
-            for track, pred, cam, fit in zip(tracks, preds, cams, body_fits, strict=True):
-                name = f"track_{track.track_id:03d}"
-                size = (info.width, info.height)
-                arrays = track_arrays(track, pred, cam, info.fps, size, regressors or {}, fit)
-                save_npz(stage / f"{name}.npz", arrays)
-                verts_cam = pred.vertices + cam.translation[:, None].astype(np.float32)
-                meshes.append(MeshAnimation(name, verts_cam, (track.frame_ids - info.start) / info.fps))
-                if save_objs:
-                    for frame_id, verts in zip(track.frame_ids, verts_cam, strict=True):
-                        save_obj(stage / "meshes" / name / f"{frame_id:06d}.obj", verts, faces)
-            if save_animation:
-                save_glb(stage / "animation.glb", meshes, faces)
+        write_outputs(stage, result, info, faces, settings, regressors or {}, export_rig)
         if draw is not None:
-            people = _people_by_frame(tracks, preds, cams)
+            people = _people_by_frame(results, settings.show)
             with timer.stage("video") as vinfo:
+                frames = progress(source, info.num_frames, "video", settings.progress)
                 vinfo["frames"] = write_video(
                     stage / "overlay.mp4",
-                    source,
+                    frames,
                     info.fps,
                     lambda i, frame: draw(i, frame, people.get(i, [])),
                 )
-        result.files = sorted(out_dir / p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
+        result.summary["frames_per_second"] = timer.rates()
+        write_text_atomic(stage / "summary.json", json.dumps(result.summary, indent=1) + "\n")
+        result.files = sorted(Path(out_dir) / p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
+    log(format_summary(result.summary))
     log("frames/s per stage (CPU unless the model is on a GPU):\n" + timer.report())
     return result
 
 
-def _people_by_frame(
-    tracks: Sequence[Track], preds: Sequence[TrackPrediction], cams: Sequence[CameraFit]
-) -> dict[int, list[PersonFrame]]:
+def predict_people(
+    source: FrameSource,
+    tracks: Sequence[Track],
+    model: torch.nn.Module,
+    features: FeatureFn,
+    settings: DemoSettings,
+    timer: StageTimer,
+    log: Callable[[str], None],
+) -> tuple[list[TrackResult], list[str]]:
+    """The network's meshes for every track long enough (the others are reported and skipped)."""
+    info = source.info
+    with timer.stage("keypoints", frames=sum(len(t) for t in tracks)):
+        inputs = [
+            TrackInput(t.track_id, track_keypoints(t, info.width, info.height)[0], None) for t in tracks
+        ]
+    kept_inputs, skipped = select_tracks(inputs, settings.min_track_len)
+    for message in skipped:
+        log(message)
+    kept_ids = {i.track_id for i in kept_inputs}
+    tracks = [t for t in tracks if t.track_id in kept_ids]
+    with timer.stage("features", frames=sum(len(t) for t in tracks)):
+        feats = features(tracks, source)
+    inputs = [
+        TrackInput(i.track_id, i.pose2d, np.asarray(f)) for i, f in zip(kept_inputs, feats, strict=True)
+    ]
+    with timer.stage("inference", frames=sum(len(t) for t in tracks)):
+        preds = predict_tracks(
+            model, inputs, settings.seq_len, settings.target_index, settings.pad_mode, settings.batch_size
+        )
+    return [TrackResult(t, p, None) for t, p in zip(tracks, preds, strict=True)], skipped
+
+
+def track_camera(result: TrackResult, width: int, height: int, settings: DemoSettings) -> CameraFit:
+    """The track's camera from its joints and 2D keypoints (COCO-19, weighted by confidence)."""
+    kp = add_pelvis_neck(result.track.keypoints)
+    if not (kp[..., 2] > 0).any():
+        raise DemoError(
+            f"track {result.track.track_id}: every keypoint has confidence 0; no camera can be fitted"
+        )
+    joints = result.prediction.joints
+    return fit_camera(joints, kp[..., :2], kp[..., 2], width, height, settings.focal, settings.camera_sigma)
+
+
+def write_outputs(
+    stage: Path,
+    result: DemoResult,
+    info,
+    faces: np.ndarray,
+    settings: DemoSettings,
+    regressors: Mapping[str, np.ndarray],
+    export_rig: RigExportFn | None,
+) -> None:
+    """The per-track files and the animation of everyone into the staging folder."""
+    with result.timer.stage("export", frames=sum(len(r.track) for r in result.results)):
+        meshes = []
+        for r in result.results:
+            name = f"track_{r.track.track_id:03d}"
+            save_npz(stage / f"{name}.npz", track_arrays(r, info.fps, (info.width, info.height), regressors))
+            times = (r.track.frame_ids - info.start) / info.fps
+            if export_rig is not None and r.fit is not None:
+                export_rig(stage, name, r.fit, r.camera.translation, times)
+            verts_cam = r.shown(settings.show)[0] + r.camera.translation[:, None].astype(np.float32)
+            meshes.append(MeshAnimation(name, verts_cam, times))
+            if settings.save_objs:
+                for frame_id, verts in zip(r.track.frame_ids, verts_cam, strict=True):
+                    save_obj(stage / "meshes" / name / f"{frame_id:06d}.obj", verts, faces)
+        if settings.save_animation:
+            save_glb(stage / "animation.glb", meshes, faces)
+
+
+def _people_by_frame(results: Sequence[TrackResult], show: str) -> dict[int, list[PersonFrame]]:
     people: dict[int, list[PersonFrame]] = {}
-    for track, pred, cam in zip(tracks, preds, cams, strict=True):
-        kp = add_pelvis_neck(track.keypoints)
-        for k, frame_id in enumerate(track.frame_ids):
-            verts = pred.vertices[k] + cam.translation[k].astype(np.float32)
-            person = PersonFrame(track.track_id, verts, kp[k], track.boxes[k], cam.focal, cam.center)
+    for r in results:
+        kp = add_pelvis_neck(r.track.keypoints)
+        vertices = r.shown(show)[0]
+        cam = r.camera
+        for k, frame_id in enumerate(r.track.frame_ids):
+            verts = vertices[k] + cam.translation[k].astype(np.float32)
+            person = PersonFrame(r.track.track_id, verts, kp[k], r.track.boxes[k], cam.focal, cam.center)
             people.setdefault(int(frame_id), []).append(person)
     return people

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from lib.demo.errors import DemoError
-from lib.people.types import Track
 from lib.demo.video import FrameSource
 from lib.engine.distributed import resolve_device
 from lib.models.weights import CheckpointError, extract_state_dict, read_checkpoint
+from lib.people.types import Track
 
 CROP = 224
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)

@@ -31,3 +31,11 @@ class StageTimer:
             rate = f"{frames / seconds:8.1f} frames/s" if seconds > 0 and frames else " " * 17
             lines.append(f"{name:<12s} {seconds:7.2f} s  {rate}  ({frames} frames)")
         return "\n".join(lines)
+
+    def rates(self) -> dict[str, float]:
+        """Stage -> frames per second (stages that counted frames)."""
+        return {
+            name: round(frames / seconds, 2)
+            for name, (seconds, frames) in self.stages.items()
+            if seconds > 0 and frames
+        }

@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lib.demo.smpl_fit import (
-    SubsetSkinning,
-    fit_smpl,
-    kabsch,
-    matrix_to_axis_angle,
-    rodrigues,
-    select_vertices,
-)
+from lib.body.fit import SubsetSkinning, fit_smpl, kabsch, select_vertices
+from lib.body.rotations import matrix_to_axis_angle, rodrigues, smooth_rotations
 
 # Upside-down and y-down camera-axes orientations, appended to the random ones.
 SPECIAL_ORIENTS = ([math.pi, 0, 0], [0, 0, math.pi], [0, math.pi, 0], [math.pi / 2, 0, 0])
@@ -43,7 +37,7 @@ def random_track(body, n: int = 24, seed: int = 0) -> tuple[torch.Tensor, torch.
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """One torch thread: on the busy shared CPU extra OpenMP threads mostly wait (see lib.demo.smpl_fit)."""
+    """One torch thread: on the busy shared CPU extra OpenMP threads mostly wait (see lib.body.fit)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -148,3 +142,19 @@ def test_fit_on_gpu_matches_cpu(synthetic_body_model):
     gpu = fit_smpl(copy.deepcopy(synthetic_body_model).to("cuda"), vertices.cuda())
     assert gpu.mean_vertex_error_m < 0.5e-3
     np.testing.assert_allclose(gpu.vertices, cpu.vertices, atol=1e-3)
+
+
+def test_smoothing_rotations_keeps_a_steady_turn_and_removes_jitter():
+    g = torch.Generator().manual_seed(3)
+    angles = torch.linspace(0, 1.5, 40)
+    steady = rodrigues(torch.stack([torch.zeros(40), angles, torch.zeros(40)], 1))  # (40, 3, 3)
+    noisy = rodrigues(matrix_to_axis_angle(steady) + 0.05 * torch.randn(40, 3, generator=g))
+    smooth = smooth_rotations(noisy, sigma=2.0)
+    torch.testing.assert_close(
+        smooth @ smooth.transpose(1, 2), torch.eye(3).expand(40, 3, 3), atol=1e-5, rtol=0
+    )
+    err_noisy = (noisy - steady)[5:-5].norm(dim=(1, 2)).mean()
+    err_smooth = (smooth - steady)[5:-5].norm(dim=(1, 2)).mean()
+    assert err_smooth < 0.5 * err_noisy  # averaging ~7 frames cuts independent noise by more than half
+    torch.testing.assert_close(smooth_rotations(steady, 2.0)[5:-5], steady[5:-5], atol=2e-3, rtol=0)
+    assert smooth_rotations(noisy, 0.0) is noisy

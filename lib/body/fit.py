@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lib.body.rotations import cross_of_outer, matrix_to_axis_angle, rodrigues, skew
 from lib.body.smpl import BodyModel
 
 NUM_BETAS = 10
@@ -129,59 +130,6 @@ def _full_vertices(
         p, t = pose[start : start + chunk], transl[start : start + chunk]
         out.append(body.vertices(p, betas.expand(len(p), -1), t, gender))
     return torch.cat(out)
-
-
-# ------------------------------------------------------------------------------------------- rotations
-
-
-def _skew(v: torch.Tensor) -> torch.Tensor:
-    """(..., 3) -> (..., 3, 3) cross-product matrices: _skew(a) @ b = a x b."""
-    x, y, z = v.unbind(-1)
-    zero = torch.zeros_like(x)
-    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).unflatten(-1, (3, 3))
-
-
-def _cross_of_outer(m: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) sums of outer products a b^T -> (..., 3) the sums of a x b."""
-    return torch.stack(
-        [m[..., 1, 2] - m[..., 2, 1], m[..., 2, 0] - m[..., 0, 2], m[..., 0, 1] - m[..., 1, 0]], -1
-    )
-
-
-def rodrigues(rotvec: torch.Tensor) -> torch.Tensor:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation matrices; Taylor terms near angle 0."""
-    theta2 = rotvec.square().sum(-1)[..., None, None]
-    small = theta2 < 1e-6
-    safe2 = torch.where(small, torch.ones_like(theta2), theta2)
-    theta = safe2.sqrt()
-    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / safe2)
-    k = _skew(rotvec)
-    return torch.eye(3, dtype=rotvec.dtype, device=rotvec.device) + a * k + b * (k @ k)
-
-
-def matrix_to_axis_angle(rot: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation matrices -> (..., 3) axis-angle with angle in [0, pi]; stable near 0 and pi."""
-    m00, m01, m02, m10, m11, m12, m20, m21, m22 = rot.flatten(-2).unbind(-1)
-    # Each row is the quaternion (w, x, y, z) times 4 q_i; the row with the largest |q_i| is well conditioned.
-    rows = torch.stack(
-        [
-            torch.stack([1 + m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01], -1),
-            torch.stack([m21 - m12, 1 + m00 - m11 - m22, m10 + m01, m02 + m20], -1),
-            torch.stack([m02 - m20, m10 + m01, 1 - m00 + m11 - m22, m12 + m21], -1),
-            torch.stack([m10 - m01, m20 + m02, m21 + m12, 1 - m00 - m11 + m22], -1),
-        ],
-        dim=-2,
-    )  # (..., 4, 4)
-    best = rows.diagonal(dim1=-2, dim2=-1).argmax(-1)
-    q = torch.gather(rows, -2, best[..., None, None].expand(*best.shape, 1, 4))[..., 0, :]
-    q = q * torch.where(q[..., :1] < 0, -1.0, 1.0)  # w >= 0: angle in [0, pi]
-    q = q / q.norm(dim=-1, keepdim=True)
-    w, xyz = q[..., 0], q[..., 1:]
-    n = xyz.norm(dim=-1)
-    angle = 2 * torch.atan2(n, w)
-    factor = torch.where(n > 1e-6, angle / n.clamp_min(1e-6), 2 / w.clamp_min(1e-6))
-    return xyz * factor[..., None]
 
 
 def kabsch(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -419,7 +367,7 @@ def _pose_hessian(
         skin.subtree @ ((glob @ x1[..., None])[..., 0] + w0[:, None] * trans)
         - (skin.subtree @ w0)[:, None] * posed
     )
-    h_tr = -_skew(lever).transpose(1, 2).flatten(2)  # (N, 3, 72): sum_s J_transl^T J_k = -[sum_s a_sk]x
+    h_tr = -skew(lever).transpose(1, 2).flatten(2)  # (N, 3, 72): sum_s J_transl^T J_k = -[sum_s a_sk]x
     count = skin.weights.shape[0] * eye.expand(n, 3, 3)
     return torch.cat([torch.cat([h_rot, h_tr.transpose(1, 2)], 2), torch.cat([h_tr, count], 2)], 1)
 
@@ -441,7 +389,7 @@ def _pose_transpose_products(
     flat = columns.flatten(2)  # one rest coordinate at a time keeps the (N, S, 3C) products small
     xr = torch.stack([w_t @ (rest[..., a, None] * flat) for a in range(3)], 2).view(n, 24, 3, 3, c)
     wr = (w_t @ columns.flatten(2)).view(n, 24, 3, c)  # sum_s w_sj r_s
-    per_part = _cross_of_outer(torch.einsum("njab,njbdc->njcad", glob, xr))  # (N, 24, C, 3): glob_j x_s x r_s
+    per_part = cross_of_outer(torch.einsum("njab,njbdc->njcad", glob, xr))  # (N, 24, C, 3): glob_j x_s x r_s
     per_part = per_part + torch.linalg.cross(
         trans[:, :, None].expand(-1, -1, c, -1), wr.transpose(2, 3), dim=-1
     )
