@@ -1,6 +1,8 @@
-"""A dependable mesh renderer in numpy + OpenCV: depth-sorted filled triangles with flat shading.
+"""A dependable mesh renderer in numpy: a vectorised z-buffer rasteriser of flat-shaded triangles.
 
-No OpenGL: it runs on any server. Camera convention (OpenCV): x right, y down, z forward; a mesh point
+No OpenGL: it runs on any server. Triangles are rasterised in batches by the size of their pixel box
+(every candidate pixel of every triangle at once) and the nearest triangle wins each pixel centre.
+Camera convention (OpenCV): x right, y down, z forward; a mesh point
 X (world) is seen at R @ X + t. ``Camera.looking_at`` builds a camera for SMPL-style bodies (y up,
 facing +z).
 """
@@ -9,10 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
-
-SUBPIXEL_BITS = 4  # fixed-point precision of the polygon corners handed to OpenCV
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,57 @@ def render_mesh(
     if two_sided:
         normals = np.where(facing[:, None], normals, -normals)
     visible = (facing | two_sided) & (depth[tri] > 1e-3).all(1)
-    order = np.flatnonzero(visible)[np.argsort(-depth[tri[visible]].mean(1), kind="stable")]
     light = np.array([0.3, -0.4, -1.0]) / np.linalg.norm([0.3, -0.4, -1.0])
     shade = 0.35 + 0.65 * np.clip(normals @ light, 0, 1)
-    corners = np.round(pixels[tri] * (1 << SUBPIXEL_BITS)).astype(np.int32)
-    base = np.asarray(color, dtype=np.float64)
-    for f in order:
-        fill = tuple(int(c) for c in base * shade[f])
-        cv2.fillConvexPoly(image, corners[f], fill, lineType=cv2.LINE_8, shift=SUBPIXEL_BITS)
+    colors = np.clip(np.asarray(color, dtype=np.float64) * shade[:, None], 0, 255).astype(np.uint8)
+    pixel, face = rasterize(pixels[tri[visible]], depth[tri[visible]], (height, width))
+    image.reshape(-1, 3)[pixel] = colors[np.flatnonzero(visible)[face]]
     return image
+
+
+def rasterize(
+    corners: np.ndarray, depths: np.ndarray, size_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Z-buffer of triangles: corners (F, 3, 2) pixels, depths (F, 3) -> (flat pixel indices, index of the
+    nearest triangle covering each of those pixel centres). Depth is interpolated linearly in screen space
+    (exact for the flat triangles of a mesh far from the camera compared with its size)."""
+    height, width = size_hw
+    lo = np.clip(np.floor(corners.min(axis=1) - 0.5), 0, [width, height]).astype(np.int64)  # (F, 2)
+    hi = np.clip(np.ceil(corners.max(axis=1) - 0.5), -1, [width - 1, height - 1]).astype(np.int64)
+    extent = (hi - lo + 1).max(axis=1)
+    pixels, depths_out, faces = [], [], []
+    for side in (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096):
+        group = np.flatnonzero((extent > side // 2 if side > 2 else extent > 0) & (extent <= side))
+        if group.size:
+            pix, dep, idx = _cover(corners[group], depths[group], lo[group], side, width, height)
+            pixels.append(pix), depths_out.append(dep), faces.append(group[idx])
+    if not pixels:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pixel, depth, face = np.concatenate(pixels), np.concatenate(depths_out), np.concatenate(faces)
+    order = np.lexsort((depth, pixel))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pixel[order[1:]] != pixel[order[:-1]]
+    return pixel[order[first]], face[order[first]]
+
+
+def _cover(
+    corners: np.ndarray, depths: np.ndarray, lo: np.ndarray, side: int, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixel centres inside each triangle of a batch whose pixel boxes fit in side x side:
+    (flat pixel index, interpolated depth, index in the batch) of every covered pixel."""
+    grid = np.stack(np.meshgrid(np.arange(side), np.arange(side)), axis=-1).reshape(-1, 2)
+    rel = (corners - lo[:, None] - 0.5).astype(np.float32)  # corners relative to the box's first centre
+    gx, gy = grid[:, 0].astype(np.float32), grid[:, 1].astype(np.float32)
+    (ax, ay), (bx, by), (cx, cy) = ((rel[:, i, 0, None], rel[:, i, 1, None]) for i in range(3))  # (F, 1)
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    sign = np.where(area < 0, -1.0, 1.0).astype(np.float32)
+    w0 = ((cx - bx) * (gy - by) - (cy - by) * (gx - bx)) * sign  # (F, S*S)
+    w1 = ((ax - cx) * (gy - cy) - (ay - cy) * (gx - cx)) * sign
+    w2 = ((bx - ax) * (gy - ay) - (by - ay) * (gx - ax)) * sign
+    inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0) & (np.abs(area) > 1e-12)
+    f, k = np.nonzero(inside)
+    xy = lo[f] + grid[k]
+    keep = (xy[:, 0] < width) & (xy[:, 1] < height)
+    f, k, xy = f[keep], k[keep], xy[keep]
+    depth = (w0[f, k] * depths[f, 0] + w1[f, k] * depths[f, 1] + w2[f, k] * depths[f, 2]) / np.abs(area[f, 0])
+    return xy[:, 1] * width + xy[:, 0], depth, f
