@@ -170,7 +170,7 @@ _C.DATA.NOISE.OUTLIER_STD = 0.25  # std per coordinate of a gross error
 _C.DATA.NOISE.OUTLIER_LEN = 1.5  # mean length of an outlier, frames
 
 # The embedded synthetic video dataset, written in the 3DPW file format (scripts/make_synthetic_data.py,
-# lib/data/synthetic.py). Its image features are silhouette features (lib/data/silhouette.py), not SPIN's.
+# lib/data/synthetic/). Its image features are silhouette features (lib/data/silhouette.py), not SPIN's.
 _C.DATA.SYNTHETIC = CN()
 _C.DATA.SYNTHETIC.DIR = "data/synthetic/pw3d_data"  # output folder, 3DPW file names
 _C.DATA.SYNTHETIC.SEED = 0  # the whole dataset is a pure function of the seed and these settings
@@ -195,7 +195,7 @@ _C.DATA.SYNTHETIC.MASK_DILATE = 0.03  # max clothing-like dilation (per video), 
 _C.DATA.SYNTHETIC.OCCLUDER_PROB = 0.3  # fraction of videos with an occluding box in front of the person
 _C.DATA.SYNTHETIC.FEAT_DECIMALS = 4  # decimals of the image features written to JSON (file size)
 # >= 0: the first 160 features are replaced by an emulated backbone shape estimate (betas 1-9 plus
-# per-frame noise of this std, and the gender; lib.data.synthetic.shape_code), for the Table-4 experiment
+# per-frame noise of this std, and the gender; lib.data.synthetic.generate.shape_code), for the Table-4 experiment
 # (configs/synthetic_*_shape_code.yaml). Off (-1) by default: no real video has it, so the demo cannot.
 _C.DATA.SYNTHETIC.SHAPE_CODE_NOISE = -1.0
 _C.DATA.SYNTHETIC.WORKERS = 2  # processes generating videos in parallel (1: in-process)

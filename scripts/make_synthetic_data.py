@@ -20,7 +20,7 @@ from lib.body.build import build_body_model
 from lib.body.files import find_smpl_file
 from lib.config import get_cfg
 from lib.data.noise import build_noise
-from lib.data.synthetic import build_synthetic_settings, generate_dataset, is_current, settings_hash
+from lib.data.synthetic.generate import build_synthetic_settings, generate_dataset, is_current, settings_hash
 
 
 def main(argv: list[str] | None = None) -> int:

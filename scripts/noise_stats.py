@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.config import get_cfg
 from lib.data.noise import build_noise
-from lib.data.noise_stats import NoiseStats, measure_noise
+from lib.data.synthetic.noise_stats import NoiseStats, measure_noise
 
 TOLERANCE = 0.10
 

@@ -64,7 +64,7 @@ def tiny_synthetic_data(
 ) -> tuple[Path, dict]:
     """(folder, manifest) of the tiny synthetic dataset, written once per session with config hash 'abc'."""
     from lib.data.noise import build_noise
-    from lib.data.synthetic import build_synthetic_settings, generate_dataset
+    from lib.data.synthetic.generate import build_synthetic_settings, generate_dataset
 
     cfg = get_cfg(opts=[*body_cfg_opts(synthetic_body_dir), *TINY_DATA_OPTS])
     out = tmp_path_factory.mktemp("synthetic") / "pw3d_data"

@@ -9,10 +9,10 @@ import torch
 from lib.data.silhouette import crop_mask, silhouette_features, square_box
 from lib.demo.errors import DemoError
 from lib.demo.features import silhouette_track_features
-from lib.people.tracking import track_people
-from lib.people.types import Detection
 from lib.demo.spin import SpinFeatureExtractor, crop_box, crop_image, load_spin_backbone, resnet50_trunk
 from lib.demo.video import FrameSource, write_video
+from lib.people.tracking import track_people
+from lib.people.types import Detection
 from tests.test_people import person_keypoints
 
 W, H = 200, 160
@@ -27,10 +27,7 @@ def person_mask(kp: np.ndarray) -> np.ndarray:
 
 def test_silhouette_features_follow_the_keypoint_crop_and_fill_gaps():
     kps = [person_keypoints(80 + 2 * f, 80) for f in range(6)]
-    dets = [
-        [Detection(np.array([0, 0, 10, 10.0]), 1.0, kp, mask=person_mask(kp))]
-        for kp in kps
-    ]
+    dets = [[Detection(np.array([0, 0, 10, 10.0]), 1.0, kp, mask=person_mask(kp))] for kp in kps]
     dets[3] = []  # a missed frame: filled by the tracker, no mask
     (track,) = track_people(list(enumerate(dets)), max_gap=2)
     assert track.masks[3] is None and track.masks[2].shape == (80, 100)

@@ -11,7 +11,7 @@ import pytest
 from lib.config import get_cfg
 from lib.constants import flip_pairs
 from lib.data.noise import DetectionNoise, build_noise, default_std_multipliers, noise_rng, person_scale
-from lib.data.noise_stats import measure_noise, standing_skeleton
+from lib.data.synthetic.noise_stats import measure_noise, standing_skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,19 +12,10 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from lib.config import get_cfg
-from lib.data.cameras import look_at, project, smpl_world_to_camera
-from lib.data.motion import JOINT_LIMITS_DEG, sample_motion
 from lib.data.noise import build_noise
-from lib.data.silhouette import (
-    FEATURE_DIM,
-    crop_mask,
-    facing_camera,
-    render_silhouette,
-    silhouette_features,
-    square_box,
-    to_crop,
-)
-from lib.data.synthetic import (
+from lib.data.silhouette import FEATURE_DIM, crop_mask, silhouette_features, square_box
+from lib.data.synthetic.cameras import look_at, project, smpl_world_to_camera
+from lib.data.synthetic.generate import (
     SHAPE_CODE_DIM,
     SPLITS,
     build_synthetic_settings,
@@ -32,6 +23,8 @@ from lib.data.synthetic import (
     is_current,
     settings_hash,
 )
+from lib.data.synthetic.masks import facing_camera, render_silhouette, to_crop
+from lib.data.synthetic.motion import JOINT_LIMITS_DEG, sample_motion
 from tests.conftest import TINY_DATA_OPTS, body_cfg_opts
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from lib.data.motion import smoothstep
+from lib.data.synthetic.motion import smoothstep
 
 
 @dataclass(frozen=True)

@@ -36,20 +36,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib.data.cameras import parse_image_size, project, sample_camera, smpl_world_to_camera
-from lib.data.motion import sample_motion
 from lib.data.noise import DetectionNoise, noise_rng, person_scale
-from lib.data.silhouette import (
+from lib.data.silhouette import silhouette_features, square_box
+from lib.data.synthetic.cameras import parse_image_size, project, sample_camera, smpl_world_to_camera
+from lib.data.synthetic.masks import (
     MaskImperfections,
     cut_box,
     degrade_mask,
     facing_camera,
     occluded_by_surface,
     render_silhouette,
-    silhouette_features,
-    square_box,
     to_crop,
 )
+from lib.data.synthetic.motion import sample_motion
 
 SPLITS = ("train", "validation", "test")
 # The shape code overwrites the first features: the top rows of the 32x32 occupancy grid, mostly the
