@@ -195,9 +195,15 @@ _C.DATA.SYNTHETIC.MASK_DILATE = 0.03  # max clothing-like dilation (per video), 
 _C.DATA.SYNTHETIC.OCCLUDER_PROB = 0.3  # fraction of videos with an occluding box in front of the person
 _C.DATA.SYNTHETIC.FEAT_DECIMALS = 4  # decimals of the image features written to JSON (file size)
 # >= 0: the first 160 features are replaced by an emulated backbone shape estimate (betas 1-9 plus
-# per-frame noise of this std, and the gender; lib.data.synthetic.generate.shape_code), for the Table-4 experiment
-# (configs/synthetic_*_shape_code.yaml). Off (-1) by default: no real video has it, so the demo cannot.
+# per-frame noise of this std, and the gender; lib.data.synthetic.generate.shape_code), for the Table-4
+# experiment (configs/synthetic_*_shape_code.yaml). Off (-1) by default: no real video has it, so the
+# demo cannot.
 _C.DATA.SYNTHETIC.SHAPE_CODE_NOISE = -1.0
+# 2D inputs and person masks: 'noise' (the detection-noise model on the true 2D, fast) or 'blazepose'
+# (render-and-detect: every video rendered over BACKGROUND_VIDEO's frames and run through the demo's
+# people backend, DEMO.BLAZEPOSE_DIR; about 0.1 s a frame; docs/synthetic_data.md)
+_C.DATA.SYNTHETIC.DETECTOR = "noise"
+_C.DATA.SYNTHETIC.BACKGROUND_VIDEO = "data/demo/sports2d_demo.mp4"  # scripts/fetch_assets.py
 _C.DATA.SYNTHETIC.WORKERS = 2  # processes generating videos in parallel (1: in-process)
 
 # ---------------------------------------------------------------------------------------------------
@@ -302,6 +308,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "EVAL.PROTOCOL": ("full", "official"),
     "DEMO.PEOPLE": ("blazepose", "file", "onnx"),
     "DEMO.PAD_MODE": ("replicate", "reflect"),
+    "DATA.SYNTHETIC.DETECTOR": ("noise", "blazepose"),
     "DEMO.SHOW": ("fitted", "raw"),
     "DEMO.FEATURES": ("silhouette", "spin", "zeros"),
 }

@@ -54,11 +54,15 @@ def render_mesh(
     faces: np.ndarray,
     image_size: tuple[int, int],
     camera: Camera,
-    color: tuple[int, int, int] = (150, 175, 210),
+    color: tuple[int, int, int] | np.ndarray = (150, 175, 210),
     background: np.ndarray | tuple[int, int, int] = (255, 255, 255),
     two_sided: bool = False,
+    light: np.ndarray | None = None,
+    ambient: float = 0.35,
 ) -> np.ndarray:
-    """Draw a mesh: (V, 3), (F, 3) -> (H, W, 3) uint8 BGR image; ``background`` is a colour or an image.
+    """Draw a mesh: (V, 3), (F, 3) -> (H, W, 3) uint8 BGR image; ``background`` is a colour or an image,
+    ``color`` one BGR colour or one per face (F, 3); ``light`` the direction light travels in camera axes
+    (default: from above, left and behind the camera), ``ambient`` the share of unlit brightness.
 
     Faces turned away from the camera are skipped, unless ``two_sided``: then every face is drawn (depth
     order decides) and lit from whichever side faces the camera, which suits predicted meshes whose
@@ -80,9 +84,10 @@ def render_mesh(
     if two_sided:
         normals = np.where(facing[:, None], normals, -normals)
     visible = (facing | two_sided) & (depth[tri] > 1e-3).all(1)
-    light = np.array([0.3, -0.4, -1.0]) / np.linalg.norm([0.3, -0.4, -1.0])
-    shade = 0.35 + 0.65 * np.clip(normals @ light, 0, 1)
-    colors = np.clip(np.asarray(color, dtype=np.float64) * shade[:, None], 0, 255).astype(np.uint8)
+    light = np.array([0.3, -0.4, -1.0]) if light is None else np.asarray(light, dtype=np.float64)
+    shade = ambient + (1 - ambient) * np.clip(normals @ (light / np.linalg.norm(light)), 0, 1)
+    base = np.broadcast_to(np.asarray(color, dtype=np.float64), (len(tri), 3))
+    colors = np.clip(base * shade[:, None], 0, 255).astype(np.uint8)
     pixel, face = rasterize(pixels[tri[visible]], depth[tri[visible]], (height, width))
     image.reshape(-1, 3)[pixel] = colors[np.flatnonzero(visible)[face]]
     return image

@@ -31,6 +31,8 @@ Everything is plain numpy / OpenCV arithmetic: deterministic, no learned weights
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -145,3 +147,39 @@ def _contour_fourier(canon: np.ndarray) -> tuple[np.ndarray, float]:
     positive, negative = spectrum[1 : _FOURIER + 1], spectrum[::-1][:_FOURIER]
     scale = spectrum[1] + spectrum[-1] + 1e-9
     return np.clip(np.concatenate([positive, negative]) / scale, 0, 2), length
+
+
+def mask_features(
+    masks: Sequence[np.ndarray | None],
+    keypoints: np.ndarray,
+    frame_width: int,
+    crop_size: int,
+    crop_scale: float,
+) -> np.ndarray:
+    """(N, 2048) features of a person's frames from their whole-frame masks, as the demo computes them.
+
+    masks: per frame (h, w) uint8 person probability x 255 of the frame downscaled to (h, w), or None;
+    keypoints: (N, 17, >=2) COCO-17 frame pixels. The crop is the square box of the frame's keypoints
+    (:func:`square_box`), resampled to ``crop_size``. Frames without a mask take the features of the
+    nearest frame that has one (all zeros when no frame has one).
+    """
+    have = np.array([m is not None for m in masks], dtype=bool)
+    feats = np.zeros((len(masks), FEATURE_DIM), np.float32)
+    if not have.any():
+        return feats
+    for k in np.flatnonzero(have):
+        mask = masks[k]
+        factor = mask.shape[1] / frame_width  # mask pixels per frame pixel
+        cx, cy, side = square_box(keypoints[k, :, :2], crop_scale)
+        feats[k] = silhouette_features(crop_mask(mask, (cx * factor, cy * factor, side * factor), crop_size))
+    return feats[nearest_true(have)]
+
+
+def nearest_true(have: np.ndarray) -> np.ndarray:
+    """(N,) index of the nearest True entry of ``have`` (N,) for every position."""
+    known = np.flatnonzero(have)
+    pos = np.arange(len(have))
+    right = np.clip(np.searchsorted(known, pos), 0, len(known) - 1)
+    left = np.clip(right - 1, 0, len(known) - 1)
+    take_left = np.abs(known[left] - pos) <= np.abs(known[right] - pos)
+    return np.where(take_left, known[left], known[right])

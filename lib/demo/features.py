@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lib.data.silhouette import FEATURE_DIM, crop_mask, silhouette_features, square_box
+from lib.data.silhouette import FEATURE_DIM, mask_features
 from lib.demo.errors import DemoError
 from lib.demo.pipeline import FeatureFn
 from lib.demo.video import FrameSource
@@ -24,36 +24,15 @@ from lib.people.types import Track
 def silhouette_track_features(
     track: Track, frame_width: int, crop_size: int, crop_scale: float
 ) -> np.ndarray:
-    """(N, 2048) silhouette features of a track's frames from its person masks.
-
-    The crop is the square box of the frame's 17 keypoints (side = larger extent x ``crop_scale``),
-    resampled to ``crop_size`` pixels. Frames without a mask (filled by the tracker) take the features
-    of the nearest frame that has one.
-    """
+    """(N, 2048) silhouette features of a track's frames from its person masks
+    (:func:`lib.data.silhouette.mask_features`, the training data's crop)."""
     if track.masks is None or track.keypoints is None:
         raise DemoError(
             f"track {track.track_id} has no person masks: silhouette features need the 'blazepose' "
             "people backend; with 'file' or 'onnx' set DEMO.FEATURES to 'spin' (with "
             "DEMO.SPIN_CHECKPOINT) or 'zeros'"
         )
-    have = np.array([m is not None for m in track.masks])
-    feats = np.zeros((len(track), FEATURE_DIM), np.float32)
-    for k in np.flatnonzero(have):
-        mask = track.masks[k]
-        factor = mask.shape[1] / frame_width  # mask pixels per frame pixel
-        cx, cy, side = square_box(track.keypoints[k, :, :2], crop_scale)
-        feats[k] = silhouette_features(crop_mask(mask, (cx * factor, cy * factor, side * factor), crop_size))
-    return feats[_nearest(have)]
-
-
-def _nearest(have: np.ndarray) -> np.ndarray:
-    """(N,) index of the nearest True entry of ``have`` (N,) for every position."""
-    known = np.flatnonzero(have)
-    pos = np.arange(len(have))
-    right = np.clip(np.searchsorted(known, pos), 0, len(known) - 1)
-    left = np.clip(right - 1, 0, len(known) - 1)
-    take_left = np.abs(known[left] - pos) <= np.abs(known[right] - pos)
-    return np.where(take_left, known[left], known[right])
+    return mask_features(track.masks, track.keypoints, frame_width, crop_size, crop_scale)
 
 
 def build_feature_fn(cfg) -> FeatureFn:

@@ -37,8 +37,14 @@ import numpy as np
 import torch
 
 from lib.data.noise import DetectionNoise, noise_rng, person_scale
-from lib.data.silhouette import silhouette_features, square_box
-from lib.data.synthetic.cameras import parse_image_size, project, sample_camera, smpl_world_to_camera
+from lib.data.silhouette import mask_features, silhouette_features, square_box
+from lib.data.synthetic.cameras import (
+    CameraTrack,
+    parse_image_size,
+    project,
+    sample_camera,
+    smpl_world_to_camera,
+)
 from lib.data.synthetic.masks import (
     MaskImperfections,
     cut_box,
@@ -49,6 +55,7 @@ from lib.data.synthetic.masks import (
     to_crop,
 )
 from lib.data.synthetic.motion import sample_motion
+from lib.data.synthetic.render_detect import Backgrounds, render_and_detect, sample_scene
 
 SPLITS = ("train", "validation", "test")
 # The shape code overwrites the first features: the top rows of the 32x32 occupancy grid, mostly the
@@ -80,6 +87,11 @@ class SyntheticSettings:
     occluder_prob: float = 0.3
     feat_decimals: int = 4
     shape_code_noise: float = -1.0  # >= 0: features carry an emulated backbone shape estimate (shape_code)
+    # 2D inputs and masks: 'noise' (the detection-noise model, fast) or 'blazepose' (render-and-detect)
+    detector: str = "noise"
+    background_video: str = ""  # 'blazepose': real footage the people are rendered over
+    blazepose_dir: str = ""  # 'blazepose': the model files
+    mask_max_side: int = 256  # 'blazepose': person masks are kept at most this large
 
 
 def build_synthetic_settings(cfg) -> SyntheticSettings:
@@ -112,6 +124,9 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
         occluder_prob=s.OCCLUDER_PROB,
         feat_decimals=s.FEAT_DECIMALS,
         shape_code_noise=s.SHAPE_CODE_NOISE,
+        detector=s.DETECTOR,
+        background_video=s.BACKGROUND_VIDEO,
+        blazepose_dir=cfg.DEMO.BLAZEPOSE_DIR,
     )
 
 
@@ -136,14 +151,18 @@ class Video:
     features: np.ndarray  # (T, 2048) float32
     moving_camera: bool = False
     actions: tuple = ()
+    world: np.ndarray | None = None  # (T, 33, 3) BlazePose world landmarks (render-and-detect), NaN: missed
 
 
 def sequence_name(split: str, index: int) -> str:
     return f"synthetic_{split}_{index:03d}"
 
 
-def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, split: str, index: int) -> Video:
-    """Video ``index`` of ``split``: a pure function of (settings, split, index) and the body model."""
+def generate_video(
+    body, settings: SyntheticSettings, noise: DetectionNoise, split: str, index: int, backgrounds=None
+) -> Video:
+    """Video ``index`` of ``split``: a pure function of (settings, split, index), the body model and, with
+    render-and-detect, the background footage."""
     rng = np.random.default_rng([settings.seed, SPLITS.index(split), index])
     name = sequence_name(split, index)
     num_frames = int(rng.integers(settings.seq_len_range[0], settings.seq_len_range[1] + 1))
@@ -151,6 +170,63 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
     gender = str(genders[rng.integers(len(genders))])
     betas = np.clip(rng.normal(0, settings.beta_std, 10), -settings.beta_max, settings.beta_max)
     motion = sample_motion(rng, num_frames, settings.fps)
+    shot = film(body, settings, rng, motion.pose, motion.trans, betas, gender)
+    occluder = _sample_occluder(rng, shot.keypoints, settings.occluder_prob)
+    faces = body.faces.cpu().numpy()
+    visible, front = _visibility(shot, faces, occluder, settings.occlusion_margin)
+    world = None
+    if settings.detector == "blazepose":
+        scene_rng = np.random.default_rng([settings.seed, SPLITS.index(split), index, 2])
+        detections, features, world = _rendered_inputs(body, settings, shot, occluder, backgrounds, scene_rng)
+    else:
+        detections = _detect(noise, shot.keypoints, visible, noise_rng(settings.seed, 0, f"synthetic/{name}"))
+        features = _silhouette_inputs(settings, shot, faces, front, detections, occluder, rng)
+    if settings.shape_code_noise >= 0:
+        code_rng = np.random.default_rng([settings.seed, SPLITS.index(split), index, 1])
+        features[:, :SHAPE_CODE_DIM] = shape_code(
+            betas, gender, num_frames, settings.shape_code_noise, code_rng
+        )
+    camera = shot.camera
+    return Video(
+        name=name,
+        width=camera.width,
+        height=camera.height,
+        focal=camera.focal,
+        center=camera.center,
+        gender=gender,
+        betas=betas,
+        pose=shot.pose,
+        trans=shot.trans,
+        joints_h36m=shot.joints_h36m * 1000.0,
+        joints_coco=shot.joints_coco * 1000.0,
+        keypoints=shot.keypoints,
+        visible=visible,
+        detections=detections,
+        features=features,
+        moving_camera=camera.moving,
+        actions=tuple(a for a, _, _ in motion.actions),
+        world=world,
+    )
+
+
+@dataclass
+class Shot:
+    """A body's motion filmed by a sampled camera: everything in the camera frame."""
+
+    camera: CameraTrack
+    pose: np.ndarray  # (T, 72) camera frame
+    trans: np.ndarray  # (T, 3)
+    vertices: np.ndarray  # (T, V, 3) metres
+    joints_h36m: np.ndarray  # (T, 17, 3) metres
+    joints_coco: np.ndarray  # (T, 19, 3) metres
+    keypoints: np.ndarray  # (T, 19, 2) pixels
+
+
+def film(
+    body, settings: SyntheticSettings, rng: np.random.Generator, pose_w, trans_w, betas, gender: str
+) -> Shot:
+    """Pose the body (world motion ``pose_w`` (T, 72), ``trans_w`` (T, 3)), sample a camera that keeps
+    it in view and express everything in that camera's frame."""
 
     def run(pose, trans, joint_sets):
         n = len(pose)
@@ -167,11 +243,11 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
     rest_vertices, rest_joints = run(np.zeros((1, 72)), None, ("smpl24",))
     root = rest_joints["smpl24"][0, 0]  # J0 of the shaped body
     body_height = float(np.ptp(rest_vertices[0, :, 1]))
-    world_vertices, _ = run(motion.pose, motion.trans, ())
+    world_vertices, _ = run(pose_w, trans_w, ())
     ground = float(world_vertices[..., 1].min())
     camera = sample_camera(
         rng,
-        root + motion.trans,
+        root + trans_w,
         body_height,
         ground,
         settings.image_sizes,
@@ -179,15 +255,16 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
         settings.fill_range,
         settings.moving_camera_prob,
     )
-    pose_c, trans_c = smpl_world_to_camera(
-        motion.pose, motion.trans, root, camera.rotation, camera.translation
-    )
+    pose_c, trans_c = smpl_world_to_camera(pose_w, trans_w, root, camera.rotation, camera.translation)
     vertices, joints = run(pose_c, trans_c, ("h36m17", "coco19"))
-    coco = joints["coco19"]
-    keypoints = project(coco, camera.focal, camera.center)  # (T, 19, 2)
+    keypoints = project(joints["coco19"], camera.focal, camera.center)  # (T, 19, 2)
+    return Shot(camera, pose_c, trans_c, vertices, joints["h36m17"], joints["coco19"], keypoints)
 
-    occluder = _sample_occluder(rng, keypoints, settings.occluder_prob)
-    faces = body.faces.cpu().numpy()
+
+def _visibility(shot: Shot, faces: np.ndarray, occluder, margin: float) -> tuple[np.ndarray, list]:
+    """(T, 19) GT visibility (in the image, in front of the camera, not behind the occluder or the
+    body's own surface) and each frame's front-facing faces."""
+    keypoints, coco, camera = shot.keypoints, shot.joints_coco, shot.camera
     visible = camera.in_image(keypoints) & (coco[..., 2] > 0.05)
     if occluder is not None:
         x0, y0, x1, y1 = occluder
@@ -195,49 +272,59 @@ def generate_video(body, settings: SyntheticSettings, noise: DetectionNoise, spl
         visible &= ~(inside & (keypoints[..., 1] >= y0) & (keypoints[..., 1] < y1))
     # The front-facing half of the closed surface: all the silhouette needs, and the first surface a
     # camera ray meets, so also enough to tell whether a joint inside the body is hidden.
-    front = [facing_camera(vertices[t], faces) for t in range(num_frames)]
-    for t in range(num_frames):
-        visible[t] &= ~occluded_by_surface(
-            coco[t], vertices[t], faces[front[t]], camera.focal, camera.center, settings.occlusion_margin
-        )
+    front = [facing_camera(v, faces) for v in shot.vertices]
+    for t, v in enumerate(shot.vertices):
+        visible[t] &= ~occluded_by_surface(coco[t], v, faces[front[t]], camera.focal, camera.center, margin)
+    return visible, front
 
-    detections = _detect(noise, keypoints, visible, noise_rng(settings.seed, 0, f"synthetic/{name}"))
+
+def _silhouette_inputs(
+    settings: SyntheticSettings, shot: Shot, faces, front, detections, occluder, rng
+) -> np.ndarray:
+    """(T, 2048) features of the rendered, degraded silhouettes in the crops of the noisy detections."""
+    camera = shot.camera
     dilate = rng.uniform(0, settings.mask.dilate)
-    features = np.zeros((num_frames, 2048), np.float32)
+    features = np.zeros((len(shot.vertices), 2048), np.float32)
     size = settings.crop_size
-    for t in range(num_frames):
+    for t, vertices in enumerate(shot.vertices):
         box = square_box(detections[t, :17, :2], settings.crop_scale)
-        uv = to_crop(project(vertices[t], camera.focal, camera.center), box, size)
+        uv = to_crop(project(vertices, camera.focal, camera.center), box, size)
         mask = render_silhouette(uv, faces, size, front[t])
         if occluder is not None:
             corners = to_crop(np.asarray(occluder, dtype=float).reshape(2, 2), box, size)
             mask = cut_box(mask, corners.ravel())
         mask = degrade_mask(mask, rng, settings.mask, dilate)
         features[t] = silhouette_features(mask)
-    if settings.shape_code_noise >= 0:
-        code_rng = np.random.default_rng([settings.seed, SPLITS.index(split), index, 1])
-        features[:, :SHAPE_CODE_DIM] = shape_code(
-            betas, gender, num_frames, settings.shape_code_noise, code_rng
+    return features
+
+
+def _rendered_inputs(body, settings: SyntheticSettings, shot: Shot, occluder, backgrounds, rng):
+    """(T, 19, 3) detections, (T, 2048) features and (T, 33, 3) world landmarks from BlazePose run on
+    the rendered video (``render_detect``), the features from its masks as the demo computes them."""
+    from lib.people.build import build_backend
+
+    camera, faces = shot.camera, body.faces.cpu().numpy()
+    weights = body.layers[next(iter(body.layers))].lbs_weights.cpu().numpy()
+    scene = sample_scene(rng, backgrounds, weights, faces, camera.focal[0], camera.center,
+                         (camera.width, camera.height), occluder)  # fmt: skip
+    boxes = _person_boxes(shot, camera)
+
+    def backend():
+        return build_backend(
+            "blazepose", blazepose_dir=settings.blazepose_dir, mask_max_side=settings.mask_max_side
         )
-    return Video(
-        name=name,
-        width=camera.width,
-        height=camera.height,
-        focal=camera.focal,
-        center=camera.center,
-        gender=gender,
-        betas=betas,
-        pose=pose_c,
-        trans=trans_c,
-        joints_h36m=joints["h36m17"] * 1000.0,
-        joints_coco=coco * 1000.0,
-        keypoints=keypoints,
-        visible=visible,
-        detections=detections,
-        features=features,
-        moving_camera=camera.moving,
-        actions=tuple(a for a, _, _ in motion.actions),
+
+    found = render_and_detect(shot.vertices, faces, scene, backend, boxes)
+    features = mask_features(
+        found.masks, found.keypoints, camera.width, settings.crop_size, settings.crop_scale
     )
+    return with_pelvis_neck(found.keypoints), features, found.world
+
+
+def _person_boxes(shot: Shot, camera: CameraTrack) -> np.ndarray:
+    """(T, 4) x1 y1 x2 y2 pixel boxes of the projected body."""
+    pixels = project(shot.vertices, camera.focal, camera.center)  # (T, V, 2)
+    return np.concatenate([pixels.min(axis=1), pixels.max(axis=1)], axis=1)
 
 
 def shape_code(
@@ -282,11 +369,16 @@ def _detect(noise: DetectionNoise, keypoints: np.ndarray, visible: np.ndarray, r
         visible[:, :17], rng.uniform(0.7, 0.98, found.shape), rng.uniform(0.15, 0.5, found.shape)
     )
     score = np.where(found, score, rng.uniform(0.0, 0.1, found.shape))
-    out = np.zeros((len(keypoints), 19, 3))
-    out[:, :17, :2], out[:, :17, 2] = noisy, score
+    return with_pelvis_neck(np.concatenate([noisy, score[..., None]], axis=-1))
+
+
+def with_pelvis_neck(coco17: np.ndarray) -> np.ndarray:
+    """(T, 17, 3) COCO-17 x, y, score -> (T, 19, 3) with pelvis / neck (mean position, lower score)."""
+    out = np.zeros((len(coco17), 19, 3))
+    out[:, :17] = coco17
     for j, (a, b) in enumerate(_COCO_PAIRS.values(), start=17):
-        out[:, j, :2] = (noisy[:, a] + noisy[:, b]) / 2
-        out[:, j, 2] = np.minimum(score[:, a], score[:, b])
+        out[:, j, :2] = (coco17[:, a, :2] + coco17[:, b, :2]) / 2
+        out[:, j, 2] = np.minimum(coco17[:, a, 2], coco17[:, b, 2])
     return out
 
 
@@ -355,6 +447,8 @@ def write_split(out_dir: Path, split: str, generated: list[tuple[Video, list[str
     }
     if split != "train":
         files[f"vitpose_3dpw_{split}_output.json"] = vitpose
+    if any(video.world is not None for video, _ in generated):
+        files[f"blazepose_world_{split}.json"] = _world_landmarks(generated)
     for file_name, content in files.items():
         # json.dumps runs the C encoder; json.dump to a file streams through the pure-Python one.
         (out_dir / file_name).write_text(json.dumps(content, separators=(",", ":")))
@@ -363,13 +457,29 @@ def write_split(out_dir: Path, split: str, generated: list[tuple[Video, list[str
     return {"sequences": len(generated), "frames": len(images)}
 
 
+def _world_landmarks(generated: list[tuple[Video, list[str]]]) -> dict:
+    """{sequence: {frame: (33, 3) metres or null where BlazePose missed the person}}: the baseline a user
+    of BlazePose gets for free, scored against the same ground truth (lib/eval/)."""
+    out = {}
+    for video, _ in generated:
+        frames = {}
+        for t, world in enumerate(video.world):
+            frames[str(t)] = _r(world, 4) if np.isfinite(world).all() else None
+        out[video.name] = frames
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # The whole dataset
 # ------------------------------------------------------------------------------------------------
 def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files: list[str]) -> str:
     """SHA-1 over the generator version, the settings, the noise model and the body files' contents."""
     digest = hashlib.sha1()
-    digest.update(json.dumps([GENERATOR_VERSION, asdict(settings), asdict(noise)], sort_keys=True).encode())
+    fields = asdict(settings)
+    if settings.detector == "noise":  # datasets made before render-and-detect existed keep their hash
+        for key in ("detector", "background_video", "blazepose_dir", "mask_max_side"):
+            fields.pop(key)
+    digest.update(json.dumps([GENERATOR_VERSION, fields, asdict(noise)], sort_keys=True).encode())
     for path in sorted(body_files):
         with open(path, "rb") as f:
             digest.update(hashlib.sha1(f.read()).digest())
@@ -394,7 +504,9 @@ def _work(task: tuple[str, int]) -> tuple[Video, list[str]]:
     """One video and the JSON text of each frame's rounded features: number formatting is most of the
     writing time, so it runs here, in the generating worker processes."""
     settings = _WORKER["settings"]
-    video = generate_video(_WORKER["body"], settings, _WORKER["noise"], *task)
+    if settings.detector == "blazepose" and "backgrounds" not in _WORKER:
+        _WORKER["backgrounds"] = Backgrounds(settings.background_video)
+    video = generate_video(_WORKER["body"], settings, _WORKER["noise"], *task, _WORKER.get("backgrounds"))
     rows = [json.dumps(_r(row, settings.feat_decimals), separators=(",", ":")) for row in video.features]
     return video, rows
 
