@@ -27,12 +27,14 @@ from lib.config import check_model_config, get_cfg
 from lib.engine import build as B
 from lib.engine.distributed import DistEnv, resolve_device
 from lib.engine.run_dir import create_run_dir
-from lib.engine.validate import predict, score, select_frames
+from lib.engine.trainer import weights_finite
+from lib.engine.validate import nonfinite_frames, predict, score, select_frames
 from lib.eval.predictions import prediction_record, save_predictions, scored_rows
 from lib.eval.report import METRIC_ORDER, EvalReport
 from lib.eval.selection import camera_figures, selection_note
 from lib.io import write_text_atomic
 from lib.models.build import build_model
+from lib.models.precision import inference_dtype
 from lib.models.weights import load_model_weights
 
 
@@ -46,14 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("no checkpoint to evaluate: pass --checkpoint PATH or set EVAL.CHECKPOINT")
     env = DistEnv(rank=0, world_size=1, device=resolve_device(cfg.DEVICE))
     assets = B.build_body_assets(cfg)
-    model = build_model(cfg, assets.coarse_mesh)
-    check_model_config(cfg, load_model_weights(model, checkpoint), str(checkpoint))
-    model.to(env.device).eval()
-    run_dir = create_run_dir(cfg, group="eval")
-    report = EvalReport(run_dir, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
+    model = load_checked_model(cfg, checkpoint, assets).to(env.device).eval()
+    run_dir = report = None
     results = {}
     for name in cfg.DATA.TEST_LIST:
         results[name], record = evaluate_dataset(cfg, name, model, assets, env)
+        if run_dir is None:  # made once something is scored: a failed evaluation leaves no folder
+            run_dir = create_run_dir(cfg, group="eval")
+            report = EvalReport(run_dir, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
         save_predictions(run_dir / f"predictions_{name}.npz", record, vertices=cfg.EVAL.SAVE_VERTICES)
         report.add(name, results[name], record)
     summary = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}
@@ -64,13 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def load_checked_model(cfg, checkpoint: str, assets: B.BodyAssets) -> torch.nn.Module:
+    """The network with the checkpoint's weights, which must fit the config's MODEL keys and be finite."""
+    model = build_model(cfg, assets.coarse_mesh)
+    check_model_config(cfg, load_model_weights(model, checkpoint), str(checkpoint))
+    if not weights_finite(model):
+        raise UserError(f"{checkpoint}: the weights hold NaN / inf (a diverged run?); nothing was evaluated")
+    return model
+
+
 def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) -> tuple[dict, dict]:
     """metrics.json's entry of one dataset, and its predictions record."""
     protocol = cfg.EVAL.PROTOCOL
     loader = B.build_test_loader(cfg, name, assets)
     start = time.perf_counter()
-    predictions = predict(model, loader, env.device)
+    predictions = predict(model, loader, env.device, cfg.EVAL.PRECISION, cfg.EVAL.SHARE_FRAMES)
     seconds = time.perf_counter() - start
+    check_predictions_finite(predictions, name)
     scoring = (cfg.MODEL.INPUT_JOINT_SET, assets.regressors["smpl24"], assets.regressors["h36m17"], protocol)
     record = prediction_record(predictions, *scoring, name)
     scored = scored_rows(record)
@@ -79,6 +91,7 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
         "frames": len(scored),
         "frames_predicted": len(predictions["video"]),
         "frames_per_s": len(predictions["video"]) / seconds,
+        "precision": str(inference_dtype(cfg.EVAL.PRECISION, env.device)).removeprefix("torch."),
         "metrics": score(predictions, *scoring, name),
     }
     for key, camera in camera_figures(name, protocol).items():
@@ -90,6 +103,18 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
         trivial = {**predictions, **{key: mean.expand_as(predictions[key]) for key, mean in means.items()}}
         result["mean_baseline"] = score(trivial, *scoring, name)
     return result, record
+
+
+def check_predictions_finite(predictions: dict, name: str) -> None:
+    """UserError naming how many frames (and the first one) were predicted as NaN / inf."""
+    bad = nonfinite_frames(predictions)
+    if bad.any():
+        first = int(bad.nonzero()[0, 0])
+        video, frame = predictions["video"][first], int(predictions["frame"][first])
+        raise UserError(
+            f"the checkpoint predicts NaN / inf for {int(bad.sum())} of {len(bad)} {name} test frames "
+            f"(first: video {video!r}, frame {frame}): the weights overflow on them; nothing was scored"
+        )
 
 
 def mean_training_targets(cfg, name: str, assets: B.BodyAssets, env: DistEnv) -> dict[str, torch.Tensor]:
@@ -120,7 +145,8 @@ def format_table(report: dict) -> str:
         for predictor, metrics, frames in rows:
             values = "".join(f"{metrics[m]:>10.1f}" if m in metrics else f"{'-':>10}" for m in METRIC_ORDER)
             lines.append(f"{name:<14}{predictor:<16}{values}{frames:>9}")
-    speeds = ", ".join(f"{name} {r['frames_per_s']:.0f} frames/s" for name, r in report["results"].items())
+    speeds = ", ".join(f"{name} {r['frames_per_s']:.0f} frames/s ({r.get('precision', 'float32')})"
+                       for name, r in report["results"].items())  # fmt: skip
     lines.append(f"mm; ACCEL in mm/frame^2. Inference: {speeds}")
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from lib.data.frames import DataMismatchError
     from lib.data.video_dataset import DetectorError
     from lib.demo.errors import DemoError
+    from lib.engine.trainer import DivergenceError
     from lib.models.weights import CheckpointError
     from lib.people.errors import PeopleError
 
@@ -39,6 +40,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
         DataMismatchError,
         DetectorError,
         DemoError,
+        DivergenceError,
         PeopleError,
         FileNotFoundError,
     )

@@ -7,6 +7,7 @@ points build objects from the returned config and pass plain arguments down.
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -168,6 +169,10 @@ _C.DATA.NOISE.MISS_LEN = 4.0  # mean length of a miss, frames
 _C.DATA.NOISE.OUTLIER_PROB = 0.005  # fraction of joint-frames replaced by a gross error
 _C.DATA.NOISE.OUTLIER_STD = 0.25  # std per coordinate of a gross error
 _C.DATA.NOISE.OUTLIER_LEN = 1.5  # mean length of an outlier, frames
+# Per-joint systematic offset of the detector's joints from the body's: (up, out) per joint, flattened,
+# fractions of the person size along the torso and away from the joint's left/right partner; []: none.
+# scripts/fit_noise.py measures all DATA.NOISE values from render-and-detect data.
+_C.DATA.NOISE.JOINT_BIAS = []
 
 # The embedded synthetic video dataset, written in the 3DPW file format (scripts/make_synthetic_data.py,
 # lib/data/synthetic/). Its image features are silhouette features (lib/data/silhouette.py), not SPIN's.
@@ -228,6 +233,9 @@ _C.TRAIN.CHECKPOINT_EVERY_ITERS = 0  # also refresh last.pth every N steps (0: a
 _C.TRAIN.STOP_AFTER_ITERS = 0  # stop resumably after N steps in total (time-boxed jobs; 0: no limit)
 _C.TRAIN.LOG_EVERY = 20  # steps between logged training scalars
 _C.TRAIN.DETERMINISTIC = True  # deterministic algorithms (bitwise-reproducible on CPU)
+# Consecutive steps with a non-finite loss or gradient that are skipped (no update) with a warning; one
+# more stops the run (exit code 2). A checkpoint with non-finite weights is never written.
+_C.TRAIN.MAX_NONFINITE_STEPS = 3
 
 _C.LOSS = CN()
 _C.LOSS.POSE_WEIGHT = 1.0  # stage 1: L1 on the mid-frame 3D pose
@@ -245,6 +253,10 @@ _C.EVAL.PROTOCOL = "full"  # 'full' (corrected, every frame) or 'official' (repr
 _C.EVAL.CHECKPOINT = ""
 _C.EVAL.MEAN_BASELINE = False  # also score the mean training target of each test dataset, for reference
 _C.EVAL.SAVE_VERTICES = True  # predictions_<dataset>.npz keeps both meshes (float16, ~83 KB a frame)
+# Inference precision: 'auto' runs in bfloat16 where the device has native bfloat16 (CPU: AVX512-BF16 or
+# AMX; GPU: Ampere or later), else float32 (lib/models/precision.py); 'float32' or 'bfloat16' force one.
+_C.EVAL.PRECISION = "auto"
+_C.EVAL.SHARE_FRAMES = True  # per-frame network parts once per frame, not once per window (same outputs)
 
 # ---------------------------------------------------------------------------------------------------
 # Demo
@@ -306,6 +318,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "TRAIN.SCHEDULER": ("step", "cosine"),
     "TRAIN.AMP": ("none", "bf16", "fp16"),
     "EVAL.PROTOCOL": ("full", "official"),
+    "EVAL.PRECISION": ("auto", "float32", "bfloat16"),
     "DEMO.PEOPLE": ("blazepose", "file", "onnx"),
     "DEMO.PAD_MODE": ("replicate", "reflect"),
     "DATA.SYNTHETIC.DETECTOR": ("noise", "blazepose"),
@@ -320,6 +333,9 @@ _DIM_HEADS = (
     ("MODEL.DECODER.JOINT_DIM", "MODEL.DECODER.JOINT_HEADS"),
     ("MODEL.DECODER.VERTEX_DIM", "MODEL.DECODER.VERTEX_HEADS"),
 )
+
+
+YAML_SUFFIXES = (".yaml", ".yml")  # the only config files read (yacs would import a .py config)
 
 
 class ConfigError(ValueError):
@@ -339,7 +355,7 @@ def get_cfg(path: str | os.PathLike | None = None, opts: Sequence[str] = ()) -> 
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (pass an existing YAML, e.g. configs/*.yaml)")
         for layer in _config_chain(path):
-            _merge(cfg.merge_from_file, str(layer), source=str(layer))
+            _merge(cfg, _load_yaml(layer), source=str(layer))
         cfg._BASE_ = ""  # the merged config is self-contained
     return _finish(cfg, opts)
 
@@ -357,7 +373,7 @@ def get_cfg_from_text(
         raise ConfigError(f"{source}: not a valid YAML config: {err}") from None
     for section in ignore:
         saved.pop(section, None)
-    _merge(cfg.merge_from_other_cfg, saved, source=source)
+    _merge(cfg, saved, source=source)
     return _finish(cfg, opts)
 
 
@@ -419,7 +435,7 @@ def _finish(cfg: CN, opts: Sequence[str]) -> CN:
     if opts:
         if len(opts) % 2:
             raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd number: {list(opts)}")
-        _merge(cfg.merge_from_list, list(opts), source="command-line overrides")
+        _merge(cfg, list(opts), source="command-line overrides")
     validate(cfg)
     cfg.freeze()
     return cfg
@@ -428,6 +444,11 @@ def _finish(cfg: CN, opts: Sequence[str]) -> CN:
 def _config_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
     """``path`` preceded by the files it inherits from through a ``_BASE_: other.yaml`` line."""
     path = path.resolve()
+    if path.suffix.lower() not in YAML_SUFFIXES:
+        raise ConfigError(
+            f"{path}: config files must be YAML ({' or '.join(YAML_SUFFIXES)}); other files are refused "
+            "(yacs would run a Python config as code)"
+        )
     if path in seen:
         raise ConfigError(f"{path}: _BASE_ files include each other in a cycle")
     base = _read_base(path)
@@ -446,13 +467,78 @@ def _read_base(path: Path) -> str | None:
     return None
 
 
-def _merge(merge_fn, arg, source: str) -> None:
+def _load_yaml(path: Path) -> CN:
+    """A YAML file as a node (parsed with yaml.safe_load: no tags that construct objects)."""
     try:
-        merge_fn(arg)
+        return CN.load_cfg(path.read_text())
+    except Exception as err:  # yaml parse errors; a top level that is not a mapping
+        raise ConfigError(f"{path}: not a valid YAML config: {err}") from None
+
+
+def _merge(cfg: CN, other: CN | list, source: str) -> None:
+    """Merge a loaded YAML node or a ``KEY VALUE`` list into ``cfg`` (ints given for float keys become
+    floats); yacs' errors become ConfigErrors naming ``source``."""
+    try:
+        if isinstance(other, CN):
+            cfg.merge_from_other_cfg(_floats_for_floats(cfg, other))
+        else:
+            cfg.merge_from_list(_floats_in_overrides(cfg, other))
     except KeyError as err:  # yacs: "Non-existent config key: X"
         raise ConfigError(f"{source}: {err.args[0]} (see lib/config.py for the valid keys)") from None
     except (ValueError, AssertionError) as err:  # yacs: type mismatch / malformed value
         raise ConfigError(f"{source}: {err}") from None
+
+
+def _floats_for_floats(defaults: CN, node: CN) -> CN:
+    """``node`` (a loaded YAML) with its ints turned into floats where ``defaults`` holds floats: yacs'
+    type check refuses 1680 for a float key ("Type mismatch (float vs. int)")."""
+    for key, value in node.items():
+        default = defaults.get(key)
+        if isinstance(value, CN) and isinstance(default, CN):
+            _floats_for_floats(default, value)
+        else:
+            node[key] = _float_if_expected(default, value)
+    return node
+
+
+def _floats_in_overrides(cfg: CN, opts: list) -> list:
+    """``KEY VALUE`` overrides with each value that decodes to an int (or a list of them) given as a
+    float where the key holds floats; other values stay as given for yacs to decode."""
+    opts = list(opts)
+    for i in range(0, len(opts) - 1, 2):
+        try:
+            default = _lookup(cfg, opts[i])
+        except (KeyError, TypeError):  # unknown key: yacs reports it
+            continue
+        decoded = _literal(opts[i + 1])
+        coerced = _float_if_expected(default, decoded)
+        if coerced is not decoded:
+            opts[i + 1] = coerced
+    return opts
+
+
+def _float_if_expected(default, value):
+    """``value`` as a float (or a list of floats) where ``default`` is one and ``value`` is an int."""
+    if isinstance(default, float) and _is_int(value):
+        return float(value)
+    floats = isinstance(default, list | tuple) and default and all(isinstance(d, float) for d in default)
+    if floats and isinstance(value, list | tuple) and any(_is_int(v) for v in value):
+        return type(value)(float(v) if _is_int(v) else v for v in value)
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _literal(value):
+    """A command-line value as yacs decodes it: a Python literal where it parses as one, else the string."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
 
 
 def validate(cfg: CN) -> None:
@@ -461,6 +547,8 @@ def validate(cfg: CN) -> None:
         value = _lookup(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key} = {value!r} is not one of {allowed}")
+    if cfg.TRAIN.MAX_NONFINITE_STEPS < 0:
+        raise ConfigError(f"TRAIN.MAX_NONFINITE_STEPS must be >= 0, got {cfg.TRAIN.MAX_NONFINITE_STEPS}")
     seq_len = cfg.MODEL.SEQ_LEN
     if seq_len < 1:
         raise ConfigError(f"MODEL.SEQ_LEN must be >= 1, got {seq_len}")

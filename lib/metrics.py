@@ -58,19 +58,21 @@ def similarity_procrustes(pred: Tensor, gt: Tensor) -> Similarity:
 
     Same computation as the official ``rigid_transform_3D`` / ``rigid_align``: H = A_c^T B_c / P,
     U S V^T = H, R = V D U^T with D = diag(1, 1, sign det(V U^T)), scale = tr(D S) / total variance of
-    A, t = mu_B - scale R mu_A. pred, gt: (N, P, 3).
+    A, t = mu_B - scale R mu_A. pred, gt: (N, P, 3). A frame holding NaN / inf gets a NaN scale, translation
+    and alignment (its SVD would fail: LinAlgError), so its errors are NaN.
     """
     mu_pred, mu_gt = pred.mean(dim=1, keepdim=True), gt.mean(dim=1, keepdim=True)  # (N, 1, 3)
     pred_c, gt_c = pred - mu_pred, gt - mu_gt
     cov = pred_c.transpose(1, 2) @ gt_c / pred.shape[1]  # (N, 3, 3)
-    u, s, vh = torch.linalg.svd(cov)
+    finite = torch.isfinite(cov).all(dim=(1, 2))  # (N,)
+    u, s, vh = torch.linalg.svd(torch.where(finite[:, None, None], cov, torch.zeros_like(cov)))
     v_ut = vh.transpose(1, 2) @ u.transpose(1, 2)
     sign = torch.where(torch.linalg.det(v_ut) < 0, -1.0, 1.0).to(pred.dtype)  # (N,)
     fix = torch.ones_like(s)
     fix[:, -1] = sign
     rotation = vh.transpose(1, 2) @ torch.diag_embed(fix) @ u.transpose(1, 2)
     variance = pred_c.square().sum(dim=(1, 2)) / pred.shape[1]  # (N,) sum of per-axis variances
-    scale = (s * fix).sum(dim=1) / variance
+    scale = torch.where(finite, (s * fix).sum(dim=1) / variance, torch.nan)
     translation = mu_gt[:, 0] - scale[:, None] * (rotation @ mu_pred[:, 0, :, None])[..., 0]
     aligned = scale[:, None, None] * pred @ rotation.transpose(1, 2) + translation[:, None]
     return Similarity(aligned, scale, rotation, translation)

@@ -98,18 +98,23 @@ def run_with_intermediates(
     """Forward pass that also records the tensors the fixture stores as ``intermediates``."""
     decoder = model.pose_mesh_coevo
     seen: dict[str, torch.Tensor] = {}
+    block_args: dict[int, tuple] = {}
     hooks = [
-        decoder.gru_cur.register_forward_hook(lambda m, i, o: seen.__setitem__("gru_out", o[0])),
-        decoder.blocks[0].register_forward_pre_hook(lambda m, args: seen.__setitem__("vertx_init", args[1])),
+        decoder.blocks[0].register_forward_pre_hook(lambda m, args: seen.__setitem__("vertx_init", args[1]))
     ]
     for i, block in enumerate(decoder.blocks, start=1):
+        hooks.append(block.register_forward_pre_hook(lambda m, args, i=i: block_args.__setitem__(i, args)))
         hooks.append(block.register_forward_hook(_store_block_output(seen, i)))
     try:
         with torch.inference_mode():
             out = model(pose2d, img_feat)
-            seen["img_feat_mid"] = seen["gru_out"][decoder.target_index]
+            seen["gru_out"] = decoder.gru_cur(img_feat.transpose(0, 1))[0]  # the whole sequence, as nn.GRU
+            seen["img_feat_mid"] = decoder.image_feature(img_feat)  # what the decoder uses (target frame)
             seen["vertex_residual"] = decoder.vertex_residual(seen["img_feat_mid"])
             seen["upsample_conv_out"] = decoder.upsample(seen[f"coevo{decoder.num_blocks}_vertx"])
+            for i, args in block_args.items():  # joint branches the forward skips (their output is unused)
+                if seen[f"coevo{i}_joints"] is None:
+                    seen[f"coevo{i}_joints"] = decoder.blocks[i - 1](*args[:3], need_joints=True)[0]
     finally:
         for hook in hooks:
             hook.remove()

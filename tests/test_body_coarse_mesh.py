@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,8 @@ import scipy.sparse as sp
 import torch
 
 from lib.body.coarse_mesh import build_coarse_mesh, load_coarse_mesh, nearest_joint_map
-from lib.body.files import BodyFileError, save_downsampling, save_npy
+from lib.body.files import BodyFileError, load_downsampling, save_downsampling, save_npy
+from tests.payloads import SYSTEM_GLOBAL, MarkerPayload
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pmce_forward_seed0.pt"
 
@@ -88,3 +92,38 @@ def test_nearest_joint_set_switch_uses_the_input_joints(synthetic_body_dir):
     assert torch.equal(official.template, semantic.template)
     assert int(official.vertex_joint_map.max()) < 17 and int(semantic.vertex_joint_map.max()) < 19
     assert not torch.equal(official.vertex_joint_map, semantic.vertex_joint_map)
+
+
+def _object_array(items: list) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        array[i] = item
+    return array
+
+
+def _write_npz(path: Path, lists: dict[str, list], protocol: int) -> bytes:
+    """An .npz of object arrays as np.save writes them (header, then the pickled array), with the
+    pickle protocol given; returns the pickled bytes of 'D'."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, items in lists.items():
+            array, buffer = _object_array(items), io.BytesIO()
+            np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
+            pickled = pickle.dumps(array, protocol=protocol)
+            archive.writestr(f"{key}.npy", buffer.getvalue() + pickled)
+    return pickled
+
+
+def test_downsampling_reads_python2_era_pickles_and_refuses_code(tmp_path):
+    down = sp.csr_matrix(np.eye(3, 5, dtype=np.float32))
+    lists = {"A": [sp.csr_matrix(np.eye(5, dtype=np.float32))], "U": [down.T.tocsr()], "D": [down]}
+    pickled = _write_npz(tmp_path / "old.npz", lists, protocol=1)
+    assert b"copy_reg\n_reconstructor" in pickled and b"__builtin__\nobject" in pickled  # as GraphCMR's
+    loaded = load_downsampling(tmp_path / "old.npz")
+    assert all((loaded[k][0] != lists[k][0]).nnz == 0 for k in lists)
+    marker = tmp_path / "ran"
+    _write_npz(tmp_path / "evil.npz", {**lists, "U": [MarkerPayload(marker)]}, protocol=2)
+    with pytest.raises(BodyFileError) as err:
+        load_downsampling(tmp_path / "evil.npz")
+    assert str(err.value).startswith(f"refused downsampling file: it names {SYSTEM_GLOBAL}, which is not on")
+    assert f"(loading it could run code): {tmp_path / 'evil.npz'}\n" in str(err.value)
+    assert not marker.exists()

@@ -19,6 +19,7 @@ from lib.body.generated.make import user_files_in_the_way
 from lib.body.smpl import load_smpl_layer
 from lib.config import get_cfg
 from tests.conftest import body_cfg_opts
+from tests.payloads import SYSTEM_GLOBAL, MarkerPayload
 
 
 class _FakeChumpyModule:
@@ -140,3 +141,19 @@ def test_generator_never_overwrites_user_files(synthetic_body_dir, neutral_data,
         "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl",
         "smpl_mean_vertices.npy",
     }
+
+
+def test_a_pickle_that_would_run_code_is_refused(neutral_data, tmp_path):
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(MarkerPayload(marker)))  # plain pickle runs it: the payload is real
+    assert marker.exists()
+    marker.unlink()
+    path = tmp_path / "SMPL_NEUTRAL.pkl"
+    path.write_bytes(pickle.dumps({**neutral_data, "extra": MarkerPayload(marker)}, protocol=2))
+    with pytest.raises(BodyFileError) as err:
+        load_smpl_data(path)
+    assert str(err.value).startswith(
+        f"refused SMPL pickle: it names {SYSTEM_GLOBAL}, which is not on the allow-list of numpy / "
+        f"scipy.sparse types (loading it could run code): {path}\n"
+    )
+    assert not marker.exists()

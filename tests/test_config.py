@@ -1,5 +1,6 @@
 """The yacs configuration: defaults, YAML inheritance, overrides and clear errors."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,41 @@ def test_saved_config_text_round_trips_and_ignored_sections_keep_the_defaults():
     assert get_cfg_from_text(saved).DEMO.SMPL_FIT_ITERS == 100
     with pytest.raises(ConfigError, match="checkpoint x: not a valid YAML config"):
         get_cfg_from_text("a: [", source="checkpoint x")
+
+
+def test_an_int_given_for_a_float_key_becomes_a_float(tmp_path):
+    opts = ["TRAIN.LR", "1", "DEMO.FOCAL_LENGTH", "1680", "DATA.TRAIN_RATIOS", "[1]", "TRAIN.EPOCHS", "3"]
+    cfg = get_cfg(opts=opts)
+    values = (cfg.TRAIN.LR, cfg.DEMO.FOCAL_LENGTH, cfg.DATA.TRAIN_RATIOS[0], cfg.TRAIN.EPOCHS)
+    assert values == (1.0, 1680.0, 1.0, 3) and [type(v) for v in values] == [float, float, float, int]
+    path = write(
+        tmp_path / "ints.yaml", "TRAIN:\n  LR: 1\nDEMO:\n  FOCAL_LENGTH: 1680\nLOSS:\n  EDGE_WEIGHT: 20\n"
+    )
+    cfg = get_cfg(path)
+    assert [type(v) for v in (cfg.TRAIN.LR, cfg.DEMO.FOCAL_LENGTH, cfg.LOSS.EDGE_WEIGHT)] == [float] * 3
+    assert get_cfg_from_text("TRAIN:\n  LR: 2\n").TRAIN.LR == 2.0
+    assert get_cfg_from_text(cfg.dump()) == cfg  # a saved config reads back unchanged
+
+
+@pytest.mark.parametrize(("key", "value"), [("TRAIN.EPOCHS", "2.5"), ("TRAIN.LR", "True")])
+def test_other_type_mismatches_stay_errors(key, value):
+    with pytest.raises(ConfigError, match=rf"command-line overrides: Type mismatch .* {re.escape(key)}"):
+        get_cfg(opts=[key, value])
+
+
+@pytest.mark.parametrize("how", ["--cfg", "_BASE_"])
+def test_a_python_config_is_refused_and_never_run(tmp_path, capsys, how):
+    import train
+    from lib.cli import run_main
+
+    marker = tmp_path / "ran"
+    code = write(tmp_path / "evil.py", f"open({str(marker)!r}, 'w').close()\ncfg = {{'SEED': 1}}\n")
+    path = code if how == "--cfg" else write(tmp_path / "child.yaml", "_BASE_: evil.py\nSEED: 2\n")
+    assert run_main(train.main, ["--cfg", str(path), "OUTPUT_DIR", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {code}: config files must be YAML (.yaml or .yml); other files are refused "
+        "(yacs would run a Python config as code)\n"
+    )
+    assert not marker.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["evil.py"] + (["child.yaml"] if how == "_BASE_" else [])
+    )

@@ -73,6 +73,16 @@ def test_pa_mpjpe_of_a_similar_copy_is_zero_and_recovers_the_transform() -> None
     torch.testing.assert_close(fit.rotation, rotation.T.expand(4, 3, 3))
 
 
+def test_pa_frames_with_nan_or_inf_give_nan_and_leave_the_others_exact() -> None:
+    gt = torch.randn(4, 14, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    pred = (gt @ rotation_z(0.3).T) * 2.0 + 1.0
+    reference = metrics.pa_point_errors(pred, gt)
+    pred[1, 5, 0], pred[3, 0, 2] = math.nan, math.inf  # torch.linalg.svd would raise LinAlgError on them
+    errors = metrics.pa_point_errors(pred, gt)
+    assert errors[[1, 3]].isnan().all() and torch.equal(errors[[0, 2]], reference[[0, 2]])
+    assert math.isnan(metrics.pa_mpjpe(pred, gt).item())
+
+
 def test_pa_reflection_gives_a_proper_rotation_no_worse_than_random_rotations() -> None:
     gen = torch.Generator().manual_seed(1)
     gt = torch.randn(1, 14, 3, dtype=torch.float64, generator=gen)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lib.data.build import build_dataset
-from lib.data.frames import DataFileError, DataMismatchError, load_feature_json
+from lib.data.frames import DataFileError, DataMismatchError, NonFiniteDataError, load_feature_json
 from lib.data.video_dataset import DetectorError
 from tests.reader_files import LinearBody, cfg, regressors, write_json, write_pw3d
 
@@ -194,3 +194,31 @@ def test_feature_json_cache(tmp_path):
     assert load_feature_json(path, "features", cache)[0] == ["b_0_1"]
     assert len(list(cache.iterdir())) == 2
     assert load_feature_json(path, "features", None)[1].shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("file", "what", "video", "frame", "detector"),
+    [
+        ("3DPW_test_img_feat.json", "image features", "outdoors_1", 2, "gt"),
+        ("3DPW_test_joint_h36m_cam.json", "3D joints h36m17", "courtyard_0", 4, "gt"),
+        ("3DPW_test_gt_joint_coco_img.json", "ground-truth 2D keypoints coco17", "courtyard_0", 4, "gt"),
+        ("vitpose_3dpw_test_output.json", "2D detections vitpose", "outdoors_1", 2, "vitpose"),
+    ],
+)
+def test_nan_or_inf_in_a_file_names_the_file_video_and_frame(pw3d, file, what, video, frame, detector):
+    tmp_path, _, body, regs = pw3d
+    path = tmp_path / "pw3d" / file
+    data = json.loads(path.read_text())
+    if file.endswith("img_feat.json"):
+        data[f"{video}_{frame}"][7] = float("nan")
+    elif file.startswith("vitpose"):
+        data[-1]["keypoints"][4] = float("inf")  # the last entry: outdoors person 1, frame 2
+    else:
+        data["courtyard"][str(frame)]["0"][3][1] = float("-inf")
+    write_json(path, data)
+    with pytest.raises(NonFiniteDataError) as err:
+        build_dataset(cfg(tmp_path, "DATA.DETECTOR", detector), "3dpw", "test", body, regs)
+    assert str(err.value) == (
+        f"{path}: NaN or inf in the {what} of 1 3dpw frames; first: video {video!r}, frame {frame}"
+    )
+    assert not list((tmp_path / "cache").glob("meshes_*"))  # stopped before any mesh was made

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from lib.data.build import build_dataset
-from lib.data.frames import holdout_mask, project
+from lib.data.frames import DataMismatchError, holdout_mask, load_joblib, project
 from lib.data.video_dataset import DetectorError
+from tests.payloads import SYSTEM_GLOBAL, MarkerPayload
 from tests.reader_files import (
     LinearBody,
     cfg,
@@ -164,3 +165,27 @@ def test_holdout_is_deterministic_and_whole_videos():
     for v in np.unique(videos):
         assert len(set(mask[videos == v].tolist())) == 1
     assert 0.05 < mask.mean() < 0.4
+
+
+def test_joblib_databases_load_arrays_and_refuse_code(tmp_path):
+    names = np.array(["S1/Seq1/video_0/000001.jpg", "S1/Seq1/video_0/000002.jpg"])
+    db = {"features": np.ones((2, 4), np.float32), "img_name": names, "aid": [np.int64(3), 4],
+          "tags": np.array(["a", None], dtype=object), "valid_i": {1, 2}}  # fmt: skip
+    joblib.dump(db, tmp_path / "good.pt")
+    loaded = load_joblib(tmp_path / "good.pt", "test DB", ("features", "img_name"))
+    assert loaded["img_name"].tolist() == names.tolist() and loaded["tags"].tolist() == ["a", None]
+    assert loaded["features"].dtype == np.float32 and loaded["aid"] == [3, 4] and loaded["valid_i"] == {1, 2}
+    marker = tmp_path / "ran"
+    hostile = {  # a payload as a plain value, and one inside an object array (joblib's nested pickle)
+        "value.pt": {"features": np.ones((2, 4), np.float32), "img_name": MarkerPayload(marker)},
+        "array.pt": {"features": np.array([MarkerPayload(marker)], dtype=object), "img_name": names},
+    }
+    for name, content in hostile.items():
+        joblib.dump(content, tmp_path / name)
+        with pytest.raises(DataMismatchError) as err:
+            load_joblib(tmp_path / name, "test DB", ("features",))
+        assert str(err.value) == (
+            f"test DB {tmp_path / name}: refused: it names {SYSTEM_GLOBAL}, which is not on the allow-list "
+            "of numpy / scipy.sparse types (loading it could run code)"
+        )
+        assert not marker.exists()

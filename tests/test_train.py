@@ -4,6 +4,7 @@ resume is bitwise exact, torchrun agrees."""
 from __future__ import annotations
 
 import csv
+import math
 import re
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
-from lib.config import ConfigError, get_cfg
+from lib.config import ConfigError, get_cfg, get_cfg_from_text
 from lib.models.build import build_model
 from tests.conftest import body_cfg_opts
 
@@ -166,3 +167,91 @@ def test_torchrun_two_processes_match_one_process(opts):
     moved = max((reference[k] - initial[k]).abs().max().item() for k in reference)
     difference = max((ddp[k] - reference[k]).abs().max().item() for k in reference)
     assert moved > 5e-5 and difference < 2e-6
+
+
+def test_divergence_stops_the_run_and_never_saves_nonfinite_weights(opts, capsys):
+    from lib.cli import run_main
+
+    argv = ["--cfg", "configs/synthetic_pose.yaml", *opts, "EXPERIMENT", "diverged", "TRAIN.LR", "1e3",
+            "TRAIN.EPOCHS", "3", "TRAIN.CHECKPOINT_EVERY_ITERS", "1"]  # fmt: skip
+    assert run_main(train.main, argv) == 2
+    err = capsys.readouterr().err
+    run_dir = (Path(opts[opts.index("OUTPUT_DIR") + 1]) / "diverged" / "latest").resolve()
+    log = (run_dir / "log.txt").read_text()
+    skipped = [
+        int(step) for step in re.findall(r"warning: step (\d+) \(epoch 1\): .* the step is skipped", log)
+    ]
+    first = skipped[0]
+    assert skipped == [first, first + 1, first + 2] and err.count("\n") == 1
+    assert err.startswith(f"error: training diverged: 4 steps in a row up to step {first + 3} (epoch 1) had ")
+    assert "lower TRAIN.LR or set TRAIN.GRAD_CLIP), or NaN / inf in the input data" in err
+    # last.pth is refreshed every step, skipped ones too: a skipped step leaves the weights as they were.
+    assert err.endswith(f"Nothing was saved after the divergence; last.pth (step {first + 2}) holds the last "
+                        "saved weights.\n")  # fmt: skip
+    checkpoint = torch.load(run_dir / "last.pth", weights_only=True)
+    assert checkpoint["iteration"] == first + 2 and not (run_dir / "best.pth").exists()
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values())
+
+
+def test_resume_auto_takes_the_newest_checkpoint_and_refuses_model_or_optimiser_overrides(opts, capsys):
+    from lib.cli import run_main
+    from lib.engine.run_dir import create_run_dir
+
+    pose = "configs/synthetic_pose.yaml"
+    base = [*opts, "EXPERIMENT", "resumed", "TRAIN.SCHEDULER", "step", "TRAIN.STOP_AFTER_ITERS", "3"]
+    experiment = Path(opts[opts.index("OUTPUT_DIR") + 1]) / "resumed"
+    assert run_main(train.main, ["--cfg", pose, "--resume", "auto", *base]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --resume auto: no run folder of {experiment} holds a resumable last.pth\n"
+        "start a new run without --resume, or pass --resume PATH\n"
+    )
+    assert not experiment.exists()
+    stopped = run(pose, base)
+    newer = create_run_dir(get_cfg(pose, base))  # the newest run folder (latest) has no checkpoint
+    checkpoint, config = (stopped / "last.pth").read_bytes(), (stopped / "config.yaml").read_text()
+
+    refused = ["TRAIN.LR", "1e3", "MODEL.SEQ_LEN", "4", "TRAIN.LOG_EVERY", "1"]
+    assert run_main(train.main, ["--cfg", pose, "--resume", "auto", *base, *refused]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --resume continues the config saved in {stopped / 'last.pth'}; these ")
+    assert "\n  MODEL.SEQ_LEN: saved 8, given 4\n  TRAIN.LR: saved 0.002, given 1000.0\nallowed on" in err
+    assert (stopped / "last.pth").read_bytes() == checkpoint
+    assert (stopped / "config.yaml").read_text() == config
+
+    allowed = ["TRAIN.STOP_AFTER_ITERS", "0", "TRAIN.EPOCHS", "3", "TRAIN.LOG_EVERY", "1"]
+    assert train.main(["--cfg", pose, "--resume", "auto", *base, *allowed]) == 0
+    final = torch.load(stopped / "last.pth", weights_only=True)
+    saved = get_cfg_from_text(final["config"])
+    assert final["epoch"] == 3 and (saved.TRAIN.EPOCHS, saved.TRAIN.LOG_EVERY, saved.TRAIN.LR) == (3, 1, 2e-3)
+    assert get_cfg(stopped / "config.yaml") == saved
+    assert [p.name for p in newer.iterdir()] == ["config.yaml"]
+    assert (
+        f"resumed from {stopped / 'last.pth'} (--resume auto: the newest resumable checkpoint of "
+        f"{experiment}) at epoch 0, step 3; overrides applied: TRAIN.EPOCHS: 2 -> 3, "
+        "TRAIN.LOG_EVERY: 2 -> 1, TRAIN.STOP_AFTER_ITERS: 3 -> 0"
+    ) in (stopped / "log.txt").read_text()
+
+
+def test_eval_reports_nonfinite_weights_and_predictions_and_writes_nothing(opts, capsys):
+    from eval import main as eval_main
+    from lib.cli import run_main
+
+    pose = "configs/synthetic_pose.yaml"
+    short = [*opts, "EXPERIMENT", "overflow", "TRAIN.STOP_AFTER_ITERS", "1"]
+    checkpoint = torch.load(run(pose, short) / "last.pth", weights_only=True)
+    output = Path(opts[opts.index("OUTPUT_DIR") + 1]) / "overflow"
+    for name, scale in (("nan.pth", math.nan), ("huge.pth", 1e30)):  # huge: finite weights, inf outputs
+        model = {k: v * scale if v.is_floating_point() else v for k, v in checkpoint["model"].items()}
+        torch.save({**checkpoint, "model": model}, output / name)
+        assert run_main(eval_main, ["--cfg", pose, "--checkpoint", str(output / name), *short]) == 2
+    nan_error, huge_error = capsys.readouterr().err.splitlines()[-2:]
+    nan_path = output / "nan.pth"
+    assert (
+        nan_error == f"error: {nan_path}: the weights hold NaN / inf (a diverged run?); nothing was evaluated"
+    )
+    assert re.fullmatch(
+        r"error: the checkpoint predicts NaN / inf for (\d+) of \1 synthetic test frames "
+        r"\(first: video '\w+', frame 0\): the weights overflow on them; nothing was scored",
+        huge_error,
+    )
+    assert not (output / "eval").exists()

@@ -3,19 +3,23 @@
 Every file the project expects has an entry in ``SOURCES`` that says where a user obtains it; a missing
 or malformed file raises ``BodyFileError`` with the path, what the file is and that source. Real SMPL
 pickles contain ``chumpy`` objects; they are read here without chumpy (which no longer imports on modern
-numpy / Python), by mapping every chumpy class to a stand-in and keeping its value array.
+numpy / Python), by mapping every chumpy class to a stand-in and keeping its value array. No file here
+can run code: pickles may name only numpy / scipy.sparse types and chumpy classes (lib/safe_pickle.py).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lib.io import write_atomic
+from lib.safe_pickle import PickleRefusedError, RestrictedUnpickler, load_npy_restricted
 
 GENDERS = ("neutral", "male", "female")
 # File names SMPL is distributed under, per gender, in the order they are looked for.
@@ -88,15 +92,11 @@ class _ChumpyStandIn:
         return np.asarray(self.state["x"])
 
 
-class _SmplUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "chumpy" or module.startswith("chumpy."):
-            return _ChumpyStandIn
-        if module.startswith("scipy.sparse."):  # SMPL's pickles name modules SciPy 2 removes
-            import scipy.sparse
+class _SmplUnpickler(RestrictedUnpickler):
+    """The allow-list of lib/safe_pickle.py plus every chumpy class, read as the stand-in."""
 
-            return getattr(scipy.sparse, name)
-        return super().find_class(module, name)
+    def find_extra(self, module: str, name: str) -> Any | None:
+        return _ChumpyStandIn if module == "chumpy" or module.startswith("chumpy.") else None
 
 
 SMPL_KEYS = ("v_template", "f", "J_regressor", "weights", "kintree_table", "shapedirs", "posedirs")
@@ -112,6 +112,8 @@ def load_smpl_data(path: str | os.PathLike) -> dict[str, Any]:
         with open(path, "rb") as f:
             data = _SmplUnpickler(f, encoding="latin1").load()
         data = {k: v.value() if isinstance(v, _ChumpyStandIn) else v for k, v in data.items()}
+    except PickleRefusedError as err:
+        raise BodyFileError(path, f"refused SMPL pickle: {err}", "smpl") from None
     except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, TypeError) as err:
         raise BodyFileError(path, f"unreadable SMPL pickle ({err})", "smpl") from None
     missing = [k for k in SMPL_KEYS if k not in data]
@@ -138,14 +140,17 @@ def load_array(path: str | os.PathLike, source_key: str, shape: tuple[int | None
 
 
 def load_downsampling(path: str | os.PathLike) -> dict[str, list[Any]]:
-    """GraphCMR ``mesh_downsampling.npz``: lists 'A', 'U', 'D' of scipy sparse matrices."""
+    """GraphCMR ``mesh_downsampling.npz``: lists 'A', 'U', 'D' of scipy sparse matrices. Its object
+    arrays are unpickled through the allow-list of lib/safe_pickle.py (no ``allow_pickle=True``)."""
     import scipy.sparse
 
     path = require_file(path, "mesh_downsampling.npz")
     try:
-        with np.load(path, allow_pickle=True, encoding="latin1") as data:
-            lists = {key: list(data[key]) for key in ("A", "U", "D")}
-    except (KeyError, ValueError, OSError, EOFError, pickle.UnpicklingError) as err:
+        with zipfile.ZipFile(path) as archive:
+            lists = {key: list(_npz_member(archive, key)) for key in ("A", "U", "D")}
+    except PickleRefusedError as err:
+        raise BodyFileError(path, f"refused downsampling file: {err}", "mesh_downsampling.npz") from None
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
         raise BodyFileError(path, f"unreadable downsampling file ({err})", "mesh_downsampling.npz") from None
     for key, mats in lists.items():
         if not all(scipy.sparse.issparse(m) for m in mats):
@@ -157,6 +162,11 @@ def load_downsampling(path: str | os.PathLike) -> dict[str, list[Any]]:
             path, "'U' and 'D' must be non-empty lists of equal length", "mesh_downsampling.npz"
         )
     return lists
+
+
+def _npz_member(archive: zipfile.ZipFile, key: str) -> np.ndarray:
+    """Array ``key`` of an ``.npz`` archive (read into memory: the file is small)."""
+    return load_npy_restricted(io.BytesIO(archive.read(f"{key}.npy")))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from lib.config import ConfigError
 from lib.data.datasets import coco, h36m, mpi_inf_3dhp, mpii, pw3d
 from lib.data.datasets.detections import DetectionFile, load_detections
 from lib.data.fit_check import box_errors, within
-from lib.data.frames import FrameTable, Keypoints2D, ReaderOptions, project
+from lib.data.frames import FrameTable, Keypoints2D, ReaderOptions, check_finite, project
 from lib.data.mesh_cache import BodyModel, cached_meshes, regress_joints
 from lib.data.noise import build_noise
 from lib.data.video_dataset import NOISE_SOURCES, DetectorError, InputSpec, VideoDataset, table_detectors
@@ -76,6 +76,7 @@ def build_dataset(
     table = reader.read(options, split)
     detector = dataset_detector(cfg, name)
     table = _with_detector(cfg, table, name, split, detector)
+    check_finite(table)  # before any mesh, window or item is made of it
     meshes, mesh_valid = _meshes(cfg, table, f"{name}_{split}", body_model, regressors, device)
     spec = InputSpec(
         detector=detector,

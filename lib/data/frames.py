@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from lib.io import write_atomic
+from lib.safe_pickle import PickleRefusedError, load_joblib_restricted
 
 MISSING_FEATURE_POLICIES = ("error", "drop")
 
@@ -32,6 +32,11 @@ class DataFileError(FileNotFoundError):
 
 class DataMismatchError(ValueError):
     """Two files of a dataset that must be joined on a key disagree (e.g. features vs annotations)."""
+
+
+class NonFiniteDataError(DataMismatchError):
+    """A dataset file holds NaN or inf where an item needs a number; the message names the file, the video
+    and the frame."""
 
 
 @dataclass
@@ -82,6 +87,9 @@ class FrameTable:
     image_id: np.ndarray | None = None  # (N,) int image id, where the dataset has one
     static: bool = False  # single images: every row is its own one-frame video, repeated over T
     mesh_fit_max_error: float | None = None  # metres; see lib/data/build.py (fit check vs GT joints)
+    # The file each array was read from, for error messages: 'features', 'gt2d', 'detections:<name>',
+    # 'joints3d:<set>', 'smpl', 'smpl_camera', 'weak_camera' ('<group>:<name>' falls back to '<group>').
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.video)
@@ -151,7 +159,13 @@ class FrameTable:
             image_id=None if self.image_id is None else self.image_id[keep],
             static=self.static,
             mesh_fit_max_error=self.mesh_fit_max_error,
+            sources=self.sources,
         )
+
+    def source(self, key: str) -> str:
+        """The file array ``key`` came from, as the reader recorded it."""
+        group = key.split(":")[0]
+        return self.sources.get(key) or self.sources.get(group) or f"the {self.name} files"
 
 
 @dataclass(frozen=True)
@@ -208,8 +222,14 @@ def load_feature_json(path: Path, what: str, cache_dir: Path | None) -> tuple[li
 
 
 def load_joblib(path: Path, what: str, keys: Sequence[str]) -> dict[str, Any]:
-    """A joblib database (official ``*.pt`` feature files) that must hold ``keys``."""
-    db = joblib.load(require_file(path, what))
+    """A joblib database (official ``*.pt`` feature files) that must hold ``keys``; read through the
+    allow-list of lib/safe_pickle.py (numpy arrays and plain containers: no file runs code)."""
+    try:
+        db = load_joblib_restricted(require_file(path, what))
+    except PickleRefusedError as err:
+        raise DataMismatchError(f"{what} {path}: refused: {err}") from None
+    if not isinstance(db, dict):
+        raise DataMismatchError(f"{what} {path}: expected a dict of arrays, got {type(db).__name__}")
     missing = [k for k in keys if k not in db]
     if missing:
         raise DataMismatchError(f"{what} {path} lacks the keys {missing}; it has {sorted(db)}")
@@ -219,6 +239,68 @@ def load_joblib(path: Path, what: str, keys: Sequence[str]) -> dict[str, Any]:
 def path_key(path: str) -> str:
     """The last two components of an image path (``folder/file.jpg``), the part all files agree on."""
     return "/".join(Path(str(path)).parts[-2:])
+
+
+# ------------------------------------------------------------------------------------------------------
+# Finite values
+# ------------------------------------------------------------------------------------------------------
+FEATURE_BLOCK_ROWS = 1 << 14  # feature rows checked at once: the feature files reach gigabytes
+_CHECKED = {
+    "features": "image features",
+    "gt2d": "ground-truth 2D keypoints",
+    "detections": "2D detections",
+    "joints3d": "3D joints",
+    "smpl": "SMPL parameters",
+    "smpl_camera": "camera poses of the SMPL fits",
+    "weak_camera": "fit cameras",
+}
+
+
+def check_finite(table: FrameTable) -> None:
+    """NonFiniteDataError, naming the file, the video and the frame, at the first frame whose inputs or
+    targets hold NaN / inf: the feature rows the frames use, every 2D keypoint set, and the 3D joints and
+    SMPL fits marked valid (readers mark a NaN fit invalid on purpose). Cameras may be NaN (unknown)."""
+    for key, bad in _nonfinite_frames(table):
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            group, _, name = key.partition(":")
+            what = f"{_CHECKED[group]} {name}".strip()
+            raise NonFiniteDataError(
+                f"{table.source(key)}: NaN or inf in the {what} of {int(bad.sum())} {table.name} frames; "
+                f"first: video {str(table.video[first])!r}, frame {int(table.frame[first])}"
+            )
+
+
+def _nonfinite_frames(table: FrameTable) -> Iterator[tuple[str, np.ndarray]]:
+    """(array name, (N,) bool frames with a non-finite value that is used) of every checked array."""
+    yield "features", ~_finite_feature_rows(table.features)[table.feature_row]
+    for group, keypoints in (("gt2d", table.gt2d), ("detections", table.detections)):
+        for name, kp in keypoints.items():
+            yield f"{group}:{name}", ~(_finite_rows(kp.xy) & _finite_rows(kp.conf))
+    for name, joints in table.joints3d.items():
+        valid = table.joints3d_valid.get(name, np.ones(joints.shape[:2], dtype=bool))
+        yield f"joints3d:{name}", (~np.isfinite(joints).all(axis=-1) & valid).any(axis=-1)
+    smpl = table.smpl
+    if smpl is not None:
+        params_ok = _finite_rows(smpl.pose) & _finite_rows(smpl.betas) & _finite_rows(smpl.transl)
+        yield "smpl", smpl.valid & ~params_ok
+        if smpl.rotation is not None and smpl.translation is not None:
+            yield "smpl_camera", smpl.valid & ~(_finite_rows(smpl.rotation) & _finite_rows(smpl.translation))
+    if table.weak_camera is not None:
+        yield "weak_camera", ~_finite_rows(table.weak_camera)
+
+
+def _finite_feature_rows(features: np.ndarray) -> np.ndarray:
+    """(M,) bool, computed in blocks (a bounded temporary even for a memory-mapped file)."""
+    ok = np.ones(len(features), dtype=bool)
+    for start in range(0, len(features), FEATURE_BLOCK_ROWS):
+        ok[start : start + FEATURE_BLOCK_ROWS] = _finite_rows(features[start : start + FEATURE_BLOCK_ROWS])
+    return ok
+
+
+def _finite_rows(values: np.ndarray) -> np.ndarray:
+    """(N,) bool: every value of each row of an (N, ...) array is finite."""
+    return np.isfinite(values.reshape(len(values), -1)).all(axis=1)
 
 
 # ------------------------------------------------------------------------------------------------------

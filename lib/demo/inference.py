@@ -15,6 +15,8 @@ import torch
 
 from lib.data.windows import make_windows
 from lib.demo.errors import DemoError
+from lib.models.precision import inference_dtype, reduced_precision
+from lib.models.shared_frames import SharedFrames, supports_shared_frames
 
 
 @dataclass(frozen=True)
@@ -65,36 +67,51 @@ def predict_tracks(
     target_index: int | None = None,
     pad_mode: str = "replicate",
     batch_size: int = 32,
+    precision: str = "auto",
+    share_frames: bool = True,
 ) -> list[TrackPrediction]:
     """Run the model once per frame of every track (window centred on the frame, padded at the ends
     by ``pad_mode``; tracks shorter than ``seq_len`` are padded too), ``batch_size`` windows at a time,
-    on the device of the model's parameters."""
+    on the device of the model's parameters.
+
+    ``precision``: 'auto' (bfloat16 where the device has it natively), 'float32' or 'bfloat16'
+    (lib/models/precision.py). ``share_frames``: the network's per-frame parts once per frame instead
+    of once per window (lib/models/shared_frames.py; the same outputs), for models that support it."""
     if not tracks:
         return []
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     model.eval()
-    pose2d = np.concatenate([t.pose2d for t in tracks]).astype(np.float32)  # (sum N, J, 2)
-    feats = np.concatenate([t.img_feat for t in tracks]).astype(np.float32)  # (sum N, D)
-    starts = np.cumsum([0] + [len(t.pose2d) for t in tracks])
     for t in tracks:
         if len(t.img_feat) != len(t.pose2d):
             raise ValueError(f"track {t.track_id}: {len(t.pose2d)} poses but {len(t.img_feat)} feature rows")
-    windows = np.concatenate(
-        [
-            make_windows(len(t.pose2d), seq_len, 1, target_index, pad_mode)[0] + s
-            for t, s in zip(tracks, starts[:-1], strict=True)
-        ]
-    )  # (sum N, T): row k predicts flat frame k
-    pose2d_t, feats_t = torch.from_numpy(pose2d), torch.from_numpy(feats)
+    pose2d = torch.from_numpy(np.concatenate([t.pose2d for t in tracks]).astype(np.float32))  # (sum N, J, 2)
+    feats = torch.from_numpy(np.concatenate([t.img_feat for t in tracks]).astype(np.float32))  # (sum N, D)
+    starts, windows = track_windows(tracks, seq_len, target_index, pad_mode)
+    shared = SharedFrames(model) if share_frames and supports_shared_frames(model) else None
     outs: dict[str, list[np.ndarray]] = {"mesh": [], "joints": [], "pose3d": []}
-    for b in range(0, len(windows), batch_size):
-        idx = torch.from_numpy(windows[b : b + batch_size])
-        out = model(pose2d_t[idx].to(device), feats_t[idx].to(device))  # (B, T, J, 2), (B, T, D)
-        for key in outs:
-            outs[key].append(getattr(out, key).float().cpu().numpy())
+    with reduced_precision(model, inference_dtype(precision, device)):
+        for b in range(0, len(windows), batch_size):
+            idx = windows[b : b + batch_size]
+            inputs = pose2d[idx].to(device), feats[idx].to(device)  # (B, T, J, 2), (B, T, D)
+            out = model(*inputs) if shared is None else shared(*inputs, idx)
+            for key in outs:
+                outs[key].append(getattr(out, key).float().cpu().numpy())
     mesh, joints, pose3d = (np.concatenate(outs[k]) for k in ("mesh", "joints", "pose3d"))
     return [
         TrackPrediction(t.track_id, mesh[a:b], joints[a:b], pose3d[a:b])
         for t, a, b in zip(tracks, starts[:-1], starts[1:], strict=True)
     ]
+
+
+def track_windows(
+    tracks: Sequence[TrackInput], seq_len: int, target_index: int | None, pad_mode: str
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Each track's first row in the tracks' concatenated frames (len(tracks) + 1,) and the windows
+    (sum N, T) over those rows: row k predicts frame k; windows never cross tracks."""
+    starts = np.cumsum([0] + [len(t.pose2d) for t in tracks])
+    windows = [
+        make_windows(len(t.pose2d), seq_len, 1, target_index, pad_mode)[0] + s
+        for t, s in zip(tracks, starts[:-1], strict=True)
+    ]
+    return starts, torch.from_numpy(np.concatenate(windows))

@@ -99,6 +99,7 @@ def train_settings(cfg: CfgNode) -> TrainSettings:
         amp=t.AMP,
         log_every=t.LOG_EVERY,
         select_metric="PVE" if cfg.STAGE == "mesh" else "MPJPE",
+        max_nonfinite_steps=t.MAX_NONFINITE_STEPS,
     )
 
 

@@ -30,6 +30,10 @@ class RunLogger:
         if self.enabled:
             self.text.info(message)
 
+    def warning(self, message: str) -> None:
+        if self.enabled:
+            self.text.warning(f"warning: {message}")
+
     @property
     def writer(self):
         """TensorBoard writer, created on first use (keeps the import off the start-up path)."""

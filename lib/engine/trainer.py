@@ -23,6 +23,8 @@ from tqdm import tqdm
 from lib.engine.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 from lib.engine.logger import RunLogger
 
+NONFINITE_FRAMES = "NONFINITE_FRAMES"  # validation metrics: frames whose predictions hold NaN / inf (if any)
+
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -37,6 +39,7 @@ class TrainSettings:
     amp: str = "none"  # 'none', 'bf16' or 'fp16' mixed precision (CUDA only)
     log_every: int = 20  # steps between logged training scalars
     select_metric: str = "MPJPE"  # validation metric (lower is better) that chooses best.pth
+    max_nonfinite_steps: int = 3  # consecutive non-finite steps skipped (no update); one more stops the run
 
 
 @dataclass
@@ -48,6 +51,11 @@ class TrainState:
 
 
 LossFn = Callable[[object, dict, int], dict[str, torch.Tensor]]  # (output, batch, epoch) -> terms
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or gradient in more consecutive steps than allowed, or weights
+    holding NaN / inf were about to be saved. Nothing non-finite is ever written."""
 
 
 class Trainer:
@@ -76,6 +84,8 @@ class Trainer:
         self.device, self.config_text = device, config_text
         self.rank, self.world_size = rank, world_size
         self.state = TrainState()
+        self.nonfinite_in_a_row = 0  # consecutive skipped steps
+        self.last_saved: str | None = None  # 'last.pth (step N)', for the divergence message
         amp_on = settings.amp != "none" and device.type == "cuda"
         self.autocast = (
             (lambda: torch.autocast("cuda", dtype=AMP_DTYPES[settings.amp])) if amp_on else nullcontext
@@ -118,9 +128,10 @@ class Trainer:
                         disable=not (self.is_main and sys.stderr.isatty()), leave=False)  # fmt: skip
         window_start, window_samples = time.perf_counter(), 0
         for batch in self.loader:
-            terms, grad_norm = self.step(batch)
+            terms, grad_norm, finite = self.step(batch)
             state.iteration += 1
             state.epoch_step += 1
+            self.track_finite(finite, terms, grad_norm)
             window_samples += batch["pose2d"].shape[0] * self.world_size
             progress.update()
             if state.iteration % s.log_every == 0:
@@ -135,8 +146,10 @@ class Trainer:
         progress.close()
         return True
 
-    def step(self, batch: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """One optimiser step; returns the detached loss terms and the gradient norm before clipping."""
+    def step(self, batch: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool]:
+        """One optimiser step; returns the detached loss terms, the gradient norm before clipping and
+        whether both were finite. A non-finite step is skipped: the weights and the optimiser's moments
+        stay as they were."""
         batch = {
             k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
         }
@@ -148,9 +161,51 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = self.settings.grad_clip if self.settings.grad_clip > 0 else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return {k: v.detach() for k, v in terms.items()}, grad_norm
+        finite = self.all_finite(terms["total"].detach(), grad_norm)
+        if finite:
+            self.scaler.step(self.optimizer)
+        self.scaler.update()  # with fp16, a non-finite step also lowers the loss scale
+        return {k: v.detach() for k, v in terms.items()}, grad_norm, finite
+
+    def all_finite(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
+        """Whether the loss and the gradient norm are finite on every rank: the step's one host sync.
+        Under fp16 an infinite gradient is the loss scaler's business (it skips the step and lowers the
+        scale), so only the loss counts there."""
+        finite = torch.isfinite(loss)
+        if not self.scaler.is_enabled():
+            finite = finite & torch.isfinite(grad_norm)
+        if self.world_size > 1:  # ranks must agree to skip: their losses differ
+            finite = finite.to(torch.int32)
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite)
+
+    def track_finite(self, finite: bool, terms: dict[str, torch.Tensor], grad_norm: torch.Tensor) -> None:
+        """Warn about a skipped step; stop the run after more than ``max_nonfinite_steps`` in a row."""
+        if finite:
+            self.nonfinite_in_a_row = 0
+            return
+        self.nonfinite_in_a_row += 1
+        limit, state = self.settings.max_nonfinite_steps, self.state
+        where = f"step {state.iteration} (epoch {state.epoch + 1})"
+        detail = nonfinite_detail(terms, grad_norm)
+        if self.nonfinite_in_a_row > limit:
+            raise DivergenceError(self.divergence_message(where, detail))
+        self.logger.warning(
+            f"{where}: {detail}; the step is skipped (no update), {self.nonfinite_in_a_row} in a row of at "
+            f"most {limit} (TRAIN.MAX_NONFINITE_STEPS)"
+        )
+
+    def divergence_message(self, where: str, detail: str) -> str:
+        saved = "No checkpoint was saved."
+        if self.last_saved:
+            saved = f"Nothing was saved after the divergence; {self.last_saved} holds the last saved weights."
+        return (
+            f"training diverged: {self.nonfinite_in_a_row} steps in a row up to {where} had a non-finite "
+            f"loss or gradient (at most TRAIN.MAX_NONFINITE_STEPS = {self.settings.max_nonfinite_steps} are "
+            f"skipped); {detail}. Likely cause: a learning rate too high for this model (now "
+            f"{self.optimizer.param_groups[0]['lr']:g}: lower TRAIN.LR or set TRAIN.GRAD_CLIP), or NaN / inf "
+            f"in the input data. {saved}"
+        )
 
     # ----------------------------------------------------------------------------------------------
     def log_step(
@@ -175,8 +230,13 @@ class Trainer:
         self.logger.info(f"epoch {self.state.epoch} validation: {summary}")
         if self.preview is not None:  # the bare network: a DDP forward on one rank could wait for the others
             self.logger.image("val/mesh", self.preview(unwrap(self.model)), self.state.iteration)
+        if metrics.get(NONFINITE_FRAMES):
+            self.logger.warning(
+                f"epoch {self.state.epoch} validation: {metrics[NONFINITE_FRAMES]:.0f} frames have "
+                "non-finite predictions (NaN / inf); best.pth is not updated"
+            )
         value = metrics.get(self.settings.select_metric, math.inf)
-        if value < self.state.best:
+        if math.isfinite(value) and value < self.state.best:
             self.state.best = value
             self.save("best.pth")
 
@@ -193,8 +253,17 @@ class Trainer:
         }
 
     def save(self, name: str) -> None:
-        if self.is_main and self.run_dir is not None:
-            save_checkpoint(self.checkpoint(), self.run_dir / name)
+        """Write checkpoint ``name`` atomically; weights holding NaN / inf are never written."""
+        if not self.is_main or self.run_dir is None:
+            return
+        if not weights_finite(unwrap(self.model)):
+            raise DivergenceError(
+                f"the weights hold NaN / inf at step {self.state.iteration}: {name} is not written "
+                f"({self.last_saved or 'no checkpoint'} keeps the last finite weights)"
+            )
+        save_checkpoint(self.checkpoint(), self.run_dir / name)
+        if name == "last.pth":
+            self.last_saved = f"last.pth (step {self.state.iteration})"
 
     def resume(self, checkpoint: dict) -> None:
         """Continue exactly where ``checkpoint`` left off (weights, optimiser, schedule, RNG, position)."""
@@ -204,7 +273,22 @@ class Trainer:
         if checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(**{k: checkpoint[k] for k in ("epoch", "epoch_step", "iteration", "best")})
+        self.last_saved = f"the resumed checkpoint (step {self.state.iteration})"
         restore_rng_state(checkpoint["rng"])
+
+
+def nonfinite_detail(terms: dict[str, torch.Tensor], grad_norm: torch.Tensor) -> str:
+    """Which loss terms are non-finite, and the gradient norm (host copies: only for skipped steps)."""
+    values = {name: float(value) for name, value in terms.items()}
+    bad = [f"{name}={value}" for name, value in values.items() if not math.isfinite(value)]
+    loss = f"non-finite loss terms {', '.join(bad)}" if bad else f"finite loss (total={values['total']:.4g})"
+    return f"{loss}, gradient norm {float(grad_norm):.4g}"
+
+
+def weights_finite(model: nn.Module) -> bool:
+    """Whether every floating-point parameter and buffer is finite (one host sync)."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
 
 
 def unwrap(model: nn.Module) -> nn.Module:

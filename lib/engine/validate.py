@@ -11,10 +11,11 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import default_collate
+from torch.utils.data import Subset, default_collate
 
 from lib import metrics
 from lib.constants import JOINT_SETS
+from lib.engine.trainer import NONFINITE_FRAMES, unwrap
 from lib.eval.mesh_view import compare_meshes
 from lib.eval.protocols import (
     MM_PER_M,
@@ -24,6 +25,8 @@ from lib.eval.protocols import (
     uses_annotated_joints,
 )
 from lib.eval.selection import sequence_ids
+from lib.models.precision import inference_dtype, reduced_precision
+from lib.models.shared_frames import SharedFrames, supports_shared_frames
 
 TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid", "pose3d_h36m", "pose3d_h36m_valid")
 # Metadata of each window's target frame that the protocols use (lib/data/video_dataset.py).
@@ -32,19 +35,62 @@ PREVIEW_HEIGHT = 256  # pixels of the validation mesh image (kept small: it is r
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device) -> dict:
+def predict(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    precision: str = "float32",
+    share_frames: bool = True,
+) -> dict:
     """Run ``model`` over ``loader`` in order; concatenate on the CPU the predictions, the targets and,
-    per window, its target frame's video id, frame number, segment, camera id and valid flag (N,)."""
-    model.eval()
+    per window, its target frame's video id, frame number, segment, camera id and valid flag (N,).
+
+    ``precision``: 'float32', 'bfloat16' or 'auto' (lib/models/precision.py). ``share_frames``: the
+    per-frame parts of the network once per frame of the loader's windows (lib/models/shared_frames.py;
+    the same outputs) where the loader's dataset says which frames each window reads."""
+    model = unwrap(model).eval()  # the bare network: no gradients to synchronise
+    run = batch_runner(model, loader, device, share_frames)
     parts: dict[str, list] = {"video": [], **{key: [] for key in META_KEYS}}
-    for batch in loader:
-        preds = prediction_dict(model(batch["pose2d"].to(device), batch["img_feat"].to(device)))
-        for key, value in [*preds.items(), *((k, batch[k]) for k in TARGET_KEYS if k in batch)]:
-            parts.setdefault(key, []).append(value.float().cpu())
-        parts["video"].extend(batch["video"])
-        for key in META_KEYS:
-            parts[key].append(batch[key])
+    with reduced_precision(model, inference_dtype(precision, device)):
+        for batch in loader:
+            preds = prediction_dict(run(batch))
+            for key, value in [*preds.items(), *((k, batch[k]) for k in TARGET_KEYS if k in batch)]:
+                parts.setdefault(key, []).append(value.float().cpu())
+            parts["video"].extend(batch["video"])
+            for key in META_KEYS:
+                parts[key].append(batch[key])
     return {k: v if k == "video" else torch.cat(v) for k, v in parts.items()}
+
+
+def batch_runner(
+    model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device, share_frames: bool
+) -> Callable[[dict], Tensor | tuple]:
+    """batch -> the model's output: window by window, or with the per-frame parts shared when asked and
+    possible (a model with the per-frame interface, a dataset that says which frames each window reads)."""
+    rows = window_frames(loader.dataset) if share_frames and supports_shared_frames(model) else None
+    shared = SharedFrames(model) if rows is not None else None
+
+    def run(batch: dict) -> Tensor | tuple:
+        pose2d, feats = batch["pose2d"].to(device), batch["img_feat"].to(device)
+        if shared is None:
+            return model(pose2d, feats)
+        return shared(pose2d, feats, torch.from_numpy(rows[batch["index"].numpy()]))
+
+    return run
+
+
+def window_frames(dataset: torch.utils.data.Dataset) -> np.ndarray | None:
+    """(W, T) the frame-table rows each window of ``dataset`` (a VideoDataset or a Subset of one; items
+    carry their window's ``index``) reads; None for other datasets."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return getattr(getattr(dataset, "windows", None), "indices", None)
+
+
+def nonfinite_frames(predictions: dict) -> Tensor:
+    """(N,) bool: the frames of ``predict``'s output whose predictions hold NaN / inf."""
+    preds = [v.flatten(1) for k, v in predictions.items() if k.startswith("pred_")]
+    return ~torch.cat(preds, dim=1).isfinite().all(dim=1)
 
 
 def select_frames(predictions: dict, keep: Tensor) -> dict:
@@ -112,13 +158,16 @@ def make_validator(
     mode: str = "full",
     dataset: str = "",
 ) -> Callable[[nn.Module], dict[str, float]]:
-    """model -> ``score`` of its predictions on ``loader`` (the training mode is restored after)."""
+    """model -> ``score`` of its predictions on ``loader`` (the training mode is restored after), with
+    NONFINITE_FRAMES, the number of frames predicted as NaN / inf, when there are any."""
 
     def validate(model: nn.Module) -> dict[str, float]:
         was_training = model.training
         predictions = predict(model, loader, device)
         model.train(was_training)
-        return score(predictions, joint_set, smpl_regressor, h36m_regressor, mode, dataset)
+        values = score(predictions, joint_set, smpl_regressor, h36m_regressor, mode, dataset)
+        nonfinite = int(nonfinite_frames(predictions).sum())
+        return {**values, NONFINITE_FRAMES: float(nonfinite)} if nonfinite else values
 
     return validate
 

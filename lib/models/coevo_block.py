@@ -66,6 +66,9 @@ class CoevoBlock(nn.Module):
     Both outputs are residual on the input coordinates.
     """
 
+    # Layers that read or write coordinates: float32 under bfloat16 inference (lib/models/precision.py).
+    FLOAT32_LAYERS = ("joint_proj", "vertx_proj", "proj_joint_feat2coor", "proj_vertx_feat2coor")
+
     def __init__(
         self,
         *,
@@ -114,19 +117,24 @@ class CoevoBlock(nn.Module):
         self.proj_vertx_feat2coor = nn.Linear(vertex_dim, 3)
 
     def forward(
-        self, joints: torch.Tensor, vertices: torch.Tensor, cond: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """joints: (B, J, 3), vertices: (B, V, 3) in metres, cond: (B, D) -> same shapes."""
+        self, joints: torch.Tensor, vertices: torch.Tensor, cond: torch.Tensor, need_joints: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """joints: (B, J, 3), vertices: (B, V, 3) in metres, cond: (B, D) -> same shapes.
+
+        ``need_joints`` False skips the joint branch (returns None for the joints): the vertices never
+        read its output, so a caller that discards the refined joints gets the same vertices for less.
+        """
         jf = self.joint_proj(joints) + self.joint_pos_embed  # (B, J, Cj)
         vf = self.vertx_proj(vertices) + self.vertx_pos_embed  # (B, V, Cv)
         # Both cross-attentions read the same pre-update features.
         new_jf, new_vf = jf, vf
-        if self.joint_CA_FFN is not None:
+        if self.joint_CA_FFN is not None and need_joints:
             keys = self.proj_v2j_dim(vf) + self.v2j_K_embed
             new_jf = self.joint_CA_FFN(jf + self.j_Q_embed, keys, vf, cond)
         if self.vertx_CA_FFN is not None:
             keys = self.proj_j2v_dim(jf) + self.j2v_K_embed
             new_vf = self.vertx_CA_FFN(vf + self.v_Q_embed, keys, jf, cond)
-        jf = self.joint_SA_FFN(new_jf, cond)
-        vf = self.vertx_SA_FFN(new_vf, cond)
-        return self.proj_joint_feat2coor(jf) + joints, self.proj_vertx_feat2coor(vf) + vertices
+        vertices = self.proj_vertx_feat2coor(self.vertx_SA_FFN(new_vf, cond)) + vertices
+        if not need_joints:
+            return None, vertices
+        return self.proj_joint_feat2coor(self.joint_SA_FFN(new_jf, cond)) + joints, vertices

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lib.models import gru
 from lib.models.coevo_block import CoevoBlock
 from lib.models.norms import NORM_LAYERS, Modulation
 
@@ -28,6 +29,9 @@ class MeshDecoder(nn.Module):
     and ``upsample_matrix`` (V, V') sparse, needed by the fixed-matrix upsampler and by
     ``output_init="upsampling"``.
     """
+
+    # Layers that write vertex coordinates: float32 under bfloat16 inference (lib/models/precision.py).
+    FLOAT32_LAYERS = ("upsample_conv", "linear_cur1", "linear_cur2", "linear_cur3")
 
     def __init__(
         self,
@@ -150,12 +154,25 @@ class MeshDecoder(nn.Module):
                 _zero(module.mlp_gamma)
                 _zero(module.mlp_beta)
 
-    def image_feature(self, img_feat: torch.Tensor) -> torch.Tensor | None:
-        """img_feat: (B, T, D) -> the bi-GRU output at the target frame (B, 2 * hidden), or None."""
-        if self.gru_cur is None:
+    def image_gates(self, img_feat: torch.Tensor) -> torch.Tensor | None:
+        """img_feat: (..., D) -> the GRU's first-layer input projections (..., K, G), or None.
+
+        Per frame: overlapping windows can share them (``image_feature_from_gates``)."""
+        return None if self.gru_cur is None else gru.input_gates(self.gru_cur, img_feat)
+
+    def image_feature_from_gates(self, gates: torch.Tensor | None) -> torch.Tensor | None:
+        """gates: (B, T, K, G) of each window's frames -> the bi-GRU output at the target frame
+        (B, 2 * hidden), float32; None without image features."""
+        if gates is None:
             return None
-        out, _ = self.gru_cur(img_feat.transpose(0, 1))  # (T, B, 2 * hidden), sequence first
-        return out[self.target_index]
+        return gru.target_output(self.gru_cur, gates.transpose(0, 1), self.target_index)
+
+    def image_feature(self, img_feat: torch.Tensor) -> torch.Tensor | None:
+        """img_feat: (B, T, D) -> the bi-GRU output at the target frame (B, 2 * hidden), or None.
+
+        Computed step by step (lib/models/gru.py) for the target frame alone: the same values as
+        ``gru_cur(img_feat.transpose(0, 1))[0][target_index]``, for about 3/4 of the work."""
+        return self.image_feature_from_gates(self.image_gates(img_feat))
 
     def initial_vertices(self, joints: torch.Tensor) -> torch.Tensor:
         """joints: (B, J, 3) -> coarse vertices (B, V', 3) to start from (paper Table 9)."""
@@ -174,12 +191,20 @@ class MeshDecoder(nn.Module):
 
     def forward(self, joints: torch.Tensor, img_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """joints: (B, J, 3) metres, img_feat: (B, T, D) -> refined joints (B, J, 3), mesh (B, V, 3)."""
-        cond = self.image_feature(img_feat)
+        return self.forward_cond(joints, self.image_feature(img_feat))
+
+    def forward_cond(
+        self, joints: torch.Tensor, cond: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` from the image feature ``cond`` (B, 2 * hidden) (``image_feature``)."""
         block_joints, vertices = joints, self.initial_vertices(joints)
-        for block in self.blocks:
-            refined, vertices = block(block_joints, vertices, cond)
-            # Official: every block is fed the original joints; only vertices are chained.
-            block_joints = refined if self.joint_input == "chained" else joints
+        chained = self.joint_input == "chained"
+        for i, block in enumerate(self.blocks):
+            # Official: every block is fed the original joints and only the vertices are chained, so
+            # only the last block's joint branch counts (the others are skipped: same outputs).
+            last = i == self.num_blocks - 1
+            refined, vertices = block(block_joints, vertices, cond, need_joints=chained or last)
+            block_joints = refined if chained else joints
         mesh = self.upsample(vertices)
         if self.use_img_feat:
             mesh = mesh + self.vertex_residual(cond)
@@ -193,10 +218,13 @@ def conv1d_as_matmul(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     channels, 431 input channels, length 3) the oneDNN convolution's backward pass is ~3x slower than
     the GEMM on CPU (fwd + bwd at batch 16: 118 vs 39 ms).
     """
+    b, _, length = x.shape
     windows = F.pad(x, (1, 1)).unfold(2, 3, 1)  # (B, C_in, 3 positions, 3 taps)
-    windows = windows.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)  # (B, 3, C_in * 3)
+    # One 2-D GEMM: a 3-D strided input would become a batched GEMM over copies of the weight under
+    # autocast (~1 s at batch 32 on CPU).
+    windows = windows.transpose(1, 2).reshape(b * length, -1)  # (B * 3, C_in * 3)
     weight = conv.weight.reshape(conv.out_channels, -1)  # (C_out, C_in * 3), same (channel, tap) order
-    return F.linear(windows, weight, conv.bias).transpose(1, 2)
+    return F.linear(windows, weight, conv.bias).view(b, length, -1).transpose(1, 2)
 
 
 def _zero(layer: nn.Linear) -> None:

@@ -35,3 +35,19 @@ class PMCE(nn.Module):
         pose3d = self.pose_lifter(pose2d, img_feat)
         joints, mesh = self.pose_mesh_coevo(pose3d, img_feat)
         return PMCEOutput(mesh=mesh, joints=joints, pose3d=pose3d)
+
+    def frame_parts(self, pose2d: torch.Tensor | None, img_feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """pose2d: (N, J, 2) or None (when the frames' 2D poses differ between windows), img_feat: (N, D)
+        -> the network's per-frame parts (lib/models/shared_frames.py): the pose stream's (``PoseStream.
+        frame_parts``) and the GRU's first-layer input projections ('gru_gates', (N, K, G))."""
+        parts = self.pose_lifter.frame_parts(pose2d, img_feat)
+        gates = self.pose_mesh_coevo.image_gates(img_feat)
+        return parts if gates is None else {**parts, "gru_gates": gates}
+
+    def forward_frames(self, parts: dict[str, torch.Tensor], pose2d: torch.Tensor) -> PMCEOutput:
+        """``forward`` from ``frame_parts`` gathered per window ((B, T, ...) each) and the windows' 2D
+        poses (B, T, J, 2)."""
+        pose3d = self.pose_lifter.forward_frames(parts, pose2d)
+        cond = self.pose_mesh_coevo.image_feature_from_gates(parts.get("gru_gates"))
+        joints, mesh = self.pose_mesh_coevo.forward_cond(pose3d, cond)
+        return PMCEOutput(mesh=mesh, joints=joints, pose3d=pose3d)

@@ -39,6 +39,9 @@ class PoseStream(nn.Module):
     per-frame 3D poses are fused over the window by a learned 1x1 convolution with frames as channels.
     """
 
+    # Layers that read or write coordinates: float32 under bfloat16 inference (lib/models/precision.py).
+    FLOAT32_LAYERS = ("joint_embed", "regression", "fusion")
+
     def __init__(
         self,
         *,
@@ -78,23 +81,68 @@ class PoseStream(nn.Module):
             for embed in (self.spatial_pos_embed, self.temporal_pos_embed):
                 nn.init.trunc_normal_(embed, std=pos_embed_std, a=-2 * pos_embed_std, b=2 * pos_embed_std)
 
+    @property
+    def frame_local(self) -> bool:
+        """Whether the first spatial block's output depends on its own frame alone (screen input; the
+        other input normalisations use the whole window's scale or root)."""
+        return self.input_norm == "screen"
+
+    def image_tokens(self, img_feat: torch.Tensor | None) -> torch.Tensor | None:
+        """img_feat: (..., D) -> each frame's image token (..., C), added to all its joint tokens; None
+        without image features. Per frame: shareable across overlapping windows."""
+        return None if self.imgfeat_embed is None else self.imgfeat_embed(img_feat)
+
+    def frame_tokens(self, pose2d: torch.Tensor, img_tokens: torch.Tensor | None) -> torch.Tensor:
+        """Single frames through the embedding and the first spatial block (``frame_local`` models only).
+
+        pose2d: (N, J, 2), img_tokens: (N, C) or None -> (N, J, C).
+        """
+        if not self.frame_local:
+            raise ValueError(f"input_norm {self.input_norm!r} needs whole windows, not single frames")
+        tokens = None if img_tokens is None else img_tokens[:, None]
+        return self.norm_s(self.SpatialBlocks[0](self._embed(pose2d[:, None], tokens)))
+
+    def frame_parts(
+        self, pose2d: torch.Tensor | None, img_feat: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """What single frames contribute on their own (see lib/models/shared_frames.py): the first spatial
+        block's tokens ('frame_tokens', (N, J, C)) where the model is ``frame_local`` and the frames' 2D
+        poses (N, J, 2) are given, else the image tokens ('img_tokens', (N, C)) if any."""
+        img_tokens = self.image_tokens(img_feat)
+        if pose2d is not None and self.frame_local:
+            return {"frame_tokens": self.frame_tokens(pose2d, img_tokens)}
+        return {} if img_tokens is None else {"img_tokens": img_tokens}
+
+    def forward_frames(self, parts: dict[str, torch.Tensor], pose2d: torch.Tensor) -> torch.Tensor:
+        """``forward`` from ``frame_parts`` gathered per window ((B, T, ...) each) and the windows' 2D
+        poses (B, T, J, 2)."""
+        return self.forward_parts(pose2d, parts.get("img_tokens"), parts.get("frame_tokens"))
+
     def forward(self, pose2d: torch.Tensor, img_feat: torch.Tensor | None = None) -> torch.Tensor:
         """pose2d: (B, T, J, 2) normalised image coordinates; img_feat: (B, T, D).
 
         Returns the fused 3D pose (B, J, 3) in metres, root-relative.
         """
+        return self.forward_parts(pose2d, self.image_tokens(img_feat))
+
+    def forward_parts(
+        self,
+        pose2d: torch.Tensor,
+        img_tokens: torch.Tensor | None = None,
+        frame_tokens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``forward`` from per-frame parts computed beforehand: img_tokens (B, T, C) (``image_tokens``),
+        or frame_tokens (B, T, J, C) (``frame_tokens``, then pose2d and img_tokens are not read)."""
         b, t, j, _ = pose2d.shape
-        if self.input_norm != "screen":
-            anchor = t // 2 if self.input_norm == "window_root_scale" else None
-            pose2d = root_scale_normalize(pose2d, self.root_index, anchor)
-        x = self.joint_embed(pose2d.reshape(b * t, j, 2))  # (B*T, J, C)
-        if self.imgfeat_embed is not None:
-            x = x + self.imgfeat_embed(img_feat.reshape(b * t, 1, -1))
-        x = x + self.spatial_pos_embed
+        if frame_tokens is None:
+            x = self.norm_s(self.SpatialBlocks[0](self._embed(pose2d, img_tokens)))
+        else:
+            x = frame_tokens.reshape(b * t, j, -1)
         for depth, (spatial, temporal) in enumerate(
             zip(self.SpatialBlocks, self.TemporalBlocks, strict=True)
         ):
-            x = self.norm_s(spatial(x))
+            if depth > 0:
+                x = self.norm_s(spatial(x))
             x = x.view(b, t, j, -1).transpose(1, 2).reshape(b * j, t, -1)  # (B*J, T, C)
             if depth == 0:
                 x = x + self.temporal_pos_embed
@@ -102,3 +150,14 @@ class PoseStream(nn.Module):
             x = x.view(b, j, t, -1).transpose(1, 2).reshape(b * t, j, -1)  # (B*T, J, C)
         per_frame = self.regression(x.view(b, t, j, -1))  # (B, T, J, 3)
         return self.fusion(per_frame).view(b, j, 3) * self.output_scale
+
+    def _embed(self, pose2d: torch.Tensor, img_tokens: torch.Tensor | None) -> torch.Tensor:
+        """pose2d: (B, T, J, 2), img_tokens: (B, T, C) or None -> joint tokens (B*T, J, C)."""
+        b, t, j, _ = pose2d.shape
+        if self.input_norm != "screen":
+            anchor = t // 2 if self.input_norm == "window_root_scale" else None
+            pose2d = root_scale_normalize(pose2d, self.root_index, anchor)
+        x = self.joint_embed(pose2d.reshape(b * t, j, 2))  # (B*T, J, C)
+        if img_tokens is not None:
+            x = x + img_tokens.reshape(b * t, 1, -1)
+        return x + self.spatial_pos_embed

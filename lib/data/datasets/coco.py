@@ -90,6 +90,12 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
             [[float(np.ravel(f["cam_param"]["s"])[0]), *np.ravel(f["cam_param"]["t"])[:2]] for f in fit],
             dtype=np.float32,
         ).reshape(n, 3),
+        sources={
+            "features": str(ann_dir / "coco_train_db.pt"),
+            "gt2d": str(ann_dir / "person_keypoints_train2014.json"),
+            "smpl": str(ann_dir / "coco_smplify_train.json"),
+            "weak_camera": str(ann_dir / "coco_smplify_train.json"),
+        },
     )
     return split_holdout(table, split, options.val_fraction)
 

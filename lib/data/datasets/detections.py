@@ -137,4 +137,5 @@ def load_detections(table: FrameTable, name: str, spec: DetectionFile) -> FrameT
     """``table`` with ``detections[name]`` read from ``spec``."""
     parse = spec.parse or read_keypoint_results
     table.detections[name] = parse(spec.path, table, spec.what)
+    table.sources[f"detections:{name}"] = str(spec.path)
     return table

@@ -92,7 +92,21 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
         options.missing_features,
     )
     table = _table(columns, np.asarray(db["features"], dtype=np.float32), rows)
+    table.sources = _sources(options.root, s)
     return table.select(found)
+
+
+def _sources(root: Path, s: str) -> dict[str, str]:
+    """The files of each array, per subject as a pattern (the video id names the subject)."""
+    ann = root / "annotations" / "Human36M_subject*"
+    return {
+        "features": str(root / f"h36m_{s}_imgfeat_db_concat.pt"),
+        "gt2d": f"{ann}_joint_3d.json (projected)",
+        "joints3d:h36m17": f"{ann}_joint_3d.json",
+        "joints3d:coco19": f"{ann}_joint_coco_cam_3d_neuralannot.json",
+        "smpl": f"{ann}_SMPL_NeuralAnnot.json",
+        "smpl_camera": f"{ann}_camera.json",
+    }
 
 
 def _read_subject(ann_dir: Path, subject: int) -> dict[str, np.ndarray]:

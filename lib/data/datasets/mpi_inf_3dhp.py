@@ -123,6 +123,7 @@ def _read_test(root: Path) -> FrameTable:
         joints3d={"h36m17": joints3d},
         joints3d_valid={"h36m17": np.ones((n, 17), dtype=bool)},
         frame_valid=np.asarray(db["valid_i"]).reshape(n).astype(bool),
+        sources=dict.fromkeys(("features", "gt2d", "joints3d"), str(root / "mpii3d_val_scale12_db.pt")),
     )
 
 
@@ -171,6 +172,15 @@ def _read_train(options: ReaderOptions) -> FrameTable:
         camera_id=np.array([c for _, _, c, _ in keys], dtype=np.int64),
         ann_id=np.array([int(a["id"]) for a in anns], dtype=np.int64),
         image_id=np.array([int(img["id"]) for img in imgs], dtype=np.int64),
+        sources={
+            "features": str(root / "mpii3d_train_scale12_db.pt"),
+            "gt2d": str(root / "MPII3D_train_gt_joint_coco_img.json"),
+            "detections:official_noise": str(root / "MPII3D_train_joint_coco_img_noise.json"),
+            "joints3d:coco19": str(root / "MPII3D_train_joint_coco_cam.json"),
+            "joints3d:h36m17": str(root / "MPII3D_train_joint_h36m_cam.json"),
+            "smpl": str(root / "MPI-INF-3DHP_SMPL_NeuralAnnot.json"),
+            "smpl_camera": str(root / "MPI-INF-3DHP_camera.json"),
+        },
     )
 
 

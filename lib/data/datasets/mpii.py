@@ -68,5 +68,9 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
             [[*np.ravel(f["cam_param"]["focal"])[:2], *np.ravel(f["cam_param"]["princpt"])[:2]] for f in fit],
             dtype=np.float32,
         ).reshape(n, 4),
+        sources={
+            "features": str(root / "mpii_train_db.pt"),
+            "smpl": str(root / "MPII_train_SMPL_NeuralAnnot.json"),
+        },
     )
     return split_holdout(table, split, options.val_fraction)

@@ -97,6 +97,13 @@ def read(options: ReaderOptions, split: str) -> FrameTable:
         camera=_camera(imgs),
         ann_id=np.array([int(a["id"]) for a in anns], dtype=np.int64),
         image_id=np.array([int(a["image_id"]) for a in anns], dtype=np.int64),
+        sources={
+            "features": str(root / f"3DPW_{s}_img_feat.json"),
+            "gt2d": str(root / f"3DPW_{s}_gt_joint_coco_img.json"),
+            "joints3d:coco19": str(root / f"3DPW_{s}_joint_coco_cam.json"),
+            "joints3d:h36m17": str(root / f"3DPW_{s}_joint_h36m_cam.json"),
+            "smpl": str(root / f"3DPW_latest_{s}.json"),
+        },
     )
 
 
