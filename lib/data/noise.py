@@ -19,6 +19,11 @@ chain (fraction of frames ``*_prob``, mean length ``*_len`` frames):
 * misses: the joint is not detected (``visible`` False) and its last detected position in the sequence
   is held, as a tracker would (a miss at the first frame keeps that frame's noisy position).
 
+A detector's joints are not the body model's (BlazePose's hips sit higher and wider than the COCO
+regressor's): ``bias`` adds a fixed offset per joint in the body's own axes, ``(up, out)`` fractions of
+the person size along the torso (lower joints' mean -> upper joints' mean, ``torso``) and away from the
+joint's left/right partner; it is applied before swaps and misses, like the rest of the error.
+
 Noise is redrawn every epoch but is a pure function of ``(seed, epoch, key)`` via :func:`noise_rng`, so it
 does not depend on DataLoader workers or on the order of the samples. Apply it to the joints a detector
 outputs (COCO-17) and derive COCO-19's pelvis and neck from the noisy hips and shoulders afterwards.
@@ -83,6 +88,8 @@ class DetectionNoise:
     outlier_prob: float = 0.005  # fraction of joint-frames with a gross error
     outlier_std: float = 0.25  # std per coordinate of a gross error, fraction of the person size
     outlier_len: float = 1.5
+    bias: tuple[tuple[float, float], ...] = ()  # (J, 2) (up, out) offsets, fraction of the person size
+    torso: tuple[tuple[int, ...], tuple[int, ...]] = ()  # (lower joints, upper joints) giving "up"
 
     def __post_init__(self) -> None:
         if len(self.std) == 0 or min(self.std) < 0:
@@ -96,6 +103,8 @@ class DetectionNoise:
         bad = [p for p in self.pairs if not all(0 <= i < len(self.std) for i in p)]
         if bad:
             raise ValueError(f"pairs {bad} index joints outside [0, {len(self.std) - 1}]")
+        if self.bias and (len(self.bias) != len(self.std) or len(self.torso) != 2):
+            raise ValueError(f"bias needs one (up, out) pair per joint ({len(self.std)}) and torso joints")
 
     @property
     def lag1_corr(self) -> float:
@@ -133,6 +142,8 @@ class DetectionNoise:
             raise ValueError(f"draw is for shape {draw.offset.shape}, keypoints are {keypoints.shape}")
         size = _check_scale(scale, num_frames)[:, None, None]  # (T, 1, 1)
         noisy = keypoints + size * np.where(draw.outlier[..., None], draw.outlier_offset, draw.offset)
+        if self.bias:
+            noisy = noisy + size * self.bias_offset(keypoints)
         noisy = np.take_along_axis(noisy, self._swap_source(draw)[..., None], axis=1)
         visible = ~draw.missed
         held = np.maximum.accumulate(np.where(visible, np.arange(num_frames)[:, None], 0), axis=0)  # (T, J)
@@ -146,6 +157,12 @@ class DetectionNoise:
         num_frames = _check_keypoints(keypoints, len(self.std))
         return self.compose(keypoints, scale, self.draw(num_frames, rng))
 
+    def bias_offset(self, keypoints: np.ndarray) -> np.ndarray:
+        """(T, J, 2) the ``bias`` in image axes for clean ``keypoints`` (T, J, 2), fraction of the size."""
+        up, out = body_axes(keypoints, self.pairs, self.torso)
+        bias = np.asarray(self.bias)  # (J, 2)
+        return up[:, None] * bias[None, :, :1] + out * bias[None, :, 1:]
+
     def _swap_source(self, draw: NoiseDraw) -> np.ndarray:
         """(T, J) index of the joint whose position each joint takes (itself unless swapped)."""
         source = np.broadcast_to(np.arange(len(self.std)), draw.swapped.shape).copy()
@@ -153,6 +170,32 @@ class DetectionNoise:
             frames = draw.swapped[:, left]
             source[frames, left], source[frames, right] = right, left
         return source
+
+
+def body_axes(
+    keypoints: np.ndarray, pairs: Sequence[tuple[int, int]], torso: tuple[Sequence[int], Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The body's own axes in the image: (T, 2) unit "up" (from the lower torso joints' mean to the upper
+    ones') and (T, J, 2) unit "out" (from each paired joint's partner to it; 0 for unpaired joints)."""
+    lower, upper = (keypoints[:, list(idx)].mean(axis=1) for idx in torso)
+    up = _unit(upper - lower)
+    out = np.zeros_like(keypoints)
+    for left, right in pairs:
+        out[:, left] = _unit(keypoints[:, left] - keypoints[:, right])
+        out[:, right] = -out[:, left]
+    return up, out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def torso_joints(joint_set: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(hips, shoulders) indices of a joint set: the lower and upper ends of the torso."""
+    names = JOINT_SETS[joint_set]
+    return tuple(names.index(n) for n in ("L_Hip", "R_Hip")), tuple(
+        names.index(n) for n in ("L_Shoulder", "R_Shoulder")
+    )
 
 
 def build_noise(cfg: CfgNode) -> DetectionNoise:
@@ -180,7 +223,16 @@ def build_noise(cfg: CfgNode) -> DetectionNoise:
         outlier_prob=node.OUTLIER_PROB,
         outlier_std=node.OUTLIER_STD,
         outlier_len=node.OUTLIER_LEN,
+        bias=tuple(tuple(float(v) for v in b) for b in _pairs(node.JOINT_BIAS, expected)),
+        torso=torso_joints(node.JOINT_SET) if node.JOINT_BIAS else (),
     )
+
+
+def _pairs(flat: Sequence[float], num: int) -> list[tuple[float, float]]:
+    """DATA.NOISE.JOINT_BIAS: [] or 2 values (up, out) per joint, flattened."""
+    if flat and len(flat) != 2 * num:
+        raise ValueError(f"DATA.NOISE.JOINT_BIAS needs 2 values per joint ({2 * num}), got {len(flat)}")
+    return [(flat[2 * j], flat[2 * j + 1]) for j in range(num)] if flat else []
 
 
 def noise_rng(seed: int, epoch: int, key: int | str) -> np.random.Generator:

@@ -479,7 +479,8 @@ def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files
     if settings.detector == "noise":  # datasets made before render-and-detect existed keep their hash
         for key in ("detector", "background_video", "blazepose_dir", "mask_max_side"):
             fields.pop(key)
-    digest.update(json.dumps([GENERATOR_VERSION, fields, asdict(noise)], sort_keys=True).encode())
+    noise_fields = {k: v for k, v in asdict(noise).items() if v != () or k not in ("bias", "torso")}
+    digest.update(json.dumps([GENERATOR_VERSION, fields, noise_fields], sort_keys=True).encode())
     for path in sorted(body_files):
         with open(path, "rb") as f:
             digest.update(hashlib.sha1(f.read()).digest())
