@@ -24,12 +24,15 @@ import torch
 
 from lib.cli import UserError, make_parser, run_main
 from lib.config import check_model_config, get_cfg
+from lib.data.build import dataset_root
 from lib.engine import build as B
 from lib.engine.distributed import DistEnv, resolve_device
 from lib.engine.run_dir import create_run_dir
 from lib.engine.trainer import weights_finite
 from lib.engine.validate import nonfinite_frames, predict, score, select_frames
+from lib.eval.detector_baseline import load_world_landmarks, world_landmark_baseline
 from lib.eval.predictions import prediction_record, save_predictions, scored_rows
+from lib.eval.protocols import regress
 from lib.eval.report import METRIC_ORDER, EvalReport
 from lib.eval.selection import camera_figures, selection_note
 from lib.io import write_text_atomic
@@ -98,6 +101,12 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
         subset = select_frames(predictions, predictions["camera_id"] == camera)
         frames = int((record["camera_id"][scored] == camera).sum())
         result[key] = {"frames": frames, "metrics": score(subset, *scoring, name)}
+    world = load_world_landmarks(dataset_root(cfg, name))
+    if world is not None and "pred_mesh" in predictions:
+        coco = assets.regressors["coco17"]
+        pred, gt = (regress(coco, predictions[k]).numpy() for k in ("pred_mesh", "mesh"))
+        frames = predictions["frame"].numpy()
+        result["blazepose_world"] = world_landmark_baseline(predictions["video"], frames, pred, gt, world)
     if cfg.EVAL.MEAN_BASELINE:
         means = mean_training_targets(cfg, name, assets, env)
         trivial = {**predictions, **{key: mean.expand_as(predictions[key]) for key, mean in means.items()}}
@@ -130,6 +139,20 @@ def mean_training_targets(cfg, name: str, assets: B.BodyAssets, env: DistEnv) ->
     return {key: (total / count)[None] for key, total in sums.items()}
 
 
+def format_world_baseline(name: str, scores: dict) -> str:
+    """PMCE vs BlazePose's world landmarks on the frames BlazePose found (and the ground truth's own)."""
+    sources = [scores[k] for k in ("model", "blazepose_world", "ground_truth")]
+
+    def row(key: str, count: int) -> str:
+        return " / ".join(f"{s[key]:.1f}" for s in sources[:count])
+
+    return (
+        f"{name:<14}vs BlazePose world landmarks, {scores['frames']} frames (PMCE / BlazePose / truth): "
+        f"limb PA-MPJPE {row('limb_pa_mpjpe', 2)}, bone-length std {row('bone_length_std', 3)}, "
+        f"acceleration {row('acceleration', 3)}"
+    )
+
+
 def format_table(report: dict) -> str:
     lines = [f"protocol: {report['protocol']}    checkpoint: {report['checkpoint']}"]
     header = (
@@ -145,6 +168,8 @@ def format_table(report: dict) -> str:
         for predictor, metrics, frames in rows:
             values = "".join(f"{metrics[m]:>10.1f}" if m in metrics else f"{'-':>10}" for m in METRIC_ORDER)
             lines.append(f"{name:<14}{predictor:<16}{values}{frames:>9}")
+        if result.get("blazepose_world", {}).get("frames"):
+            lines.append(format_world_baseline(name, result["blazepose_world"]))
     speeds = ", ".join(f"{name} {r['frames_per_s']:.0f} frames/s ({r.get('precision', 'float32')})"
                        for name, r in report["results"].items())  # fmt: skip
     lines.append(f"mm; ACCEL in mm/frame^2. Inference: {speeds}")

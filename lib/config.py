@@ -209,6 +209,12 @@ _C.DATA.SYNTHETIC.SHAPE_CODE_NOISE = -1.0
 # people backend, DEMO.BLAZEPOSE_DIR; about 0.1 s a frame; docs/synthetic_data.md)
 _C.DATA.SYNTHETIC.DETECTOR = "noise"
 _C.DATA.SYNTHETIC.BACKGROUND_VIDEO = "data/demo/sports2d_demo.mp4"  # scripts/fetch_assets.py
+# Test splits beside the synthetic one, in the same format: the synthetic test videos rendered and detected
+# ('synthetic_rendered'), and real motion capture rendered and detected ('real_motion'; never trained on).
+_C.DATA.SYNTHETIC.RENDERED_DIR = "data/synthetic_rendered/pw3d_data"
+_C.DATA.SYNTHETIC.REAL_MOTION_DIR = "data/real_motion/pw3d_data"
+_C.DATA.SYNTHETIC.MOCAP_DIR = "data/mocap/deepmimic"  # DeepMimic's clips (scripts/fetch_mocap.py)
+_C.DATA.SYNTHETIC.REAL_MOTION_IMAGE_SIZE = "1280x720"  # one size for the real-motion videos
 _C.DATA.SYNTHETIC.WORKERS = 2  # processes generating videos in parallel (1: in-process)
 
 # ---------------------------------------------------------------------------------------------------

@@ -27,11 +27,17 @@ from lib.data.noise import build_noise
 from lib.data.video_dataset import NOISE_SOURCES, DetectorError, InputSpec, VideoDataset, table_detectors
 from lib.data.windows import build_window_table
 
-# 'synthetic' is the generated embedded-default dataset, written in the 3DPW file formats.
+# 'synthetic' is the generated embedded-default dataset, written in the 3DPW file formats; its test videos
+# rendered and detected ('synthetic_rendered') and the real-motion test split ('real_motion') too.
 SYNTHETIC = "synthetic"
+SYNTHETIC_TEST_SETS = {
+    "synthetic_rendered": "SYNTHETIC.RENDERED_DIR",
+    "real_motion": "SYNTHETIC.REAL_MOTION_DIR",
+}
 READERS = {
     pw3d.NAME: pw3d,
     SYNTHETIC: pw3d,
+    **dict.fromkeys(SYNTHETIC_TEST_SETS, pw3d),
     h36m.NAME: h36m,
     mpi_inf_3dhp.NAME: mpi_inf_3dhp,
     coco.NAME: coco,
@@ -40,6 +46,7 @@ READERS = {
 _ROOT_KEYS = {
     pw3d.NAME: "PW3D_DIR",
     SYNTHETIC: "SYNTHETIC.DIR",
+    **SYNTHETIC_TEST_SETS,
     h36m.NAME: "H36M_DIR",
     mpi_inf_3dhp.NAME: "MPII3D_DIR",
     coco.NAME: "COCO_DIR",

@@ -1,9 +1,7 @@
 """Statistics of a demo run that need no ground truth: how steady and how consistent each track's 3D
 body is, side by side with BlazePose's own world landmarks on the same frames (what a user gets for free).
 
-* bone-length std: the spread over frames of 12 COCO-17 bone lengths (upper and lower arms and legs,
-  shoulders, hips, flanks), mm; a rigid body has 0.
-* acceleration: mean |x[t+1] - 2 x[t] + x[t-1]| of the root-relative COCO-17 joints, mm/frame^2.
+* bone-length std and acceleration of the COCO-17 joints (``lib.eval.consistency``);
 * reprojection: distance of the shown joints, projected with the fitted camera, to the detected
   keypoints (confidence > 0.5, detected frames), px and % of the box height.
 """
@@ -16,35 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lib.demo.camera import project
+from lib.eval.consistency import acceleration_mm, bone_length_std_mm
 from lib.people.blazepose import BLAZEPOSE_TO_COCO17
 
 if TYPE_CHECKING:
     from lib.demo.pipeline import TrackResult
 
-COCO17_BONES = (
-    (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16),
-    (5, 6), (11, 12), (5, 11), (6, 12),
-)  # fmt: skip
-COCO17_HIPS = (11, 12)
 MIN_KEYPOINT_CONF = 0.5
-
-
-def bone_length_std_mm(joints: np.ndarray) -> float:
-    """Mean over the bones of the std over frames of each bone's length; joints (N, >=17, 3) metres,
-    frames with NaN skipped."""
-    a, b = np.array(COCO17_BONES).T
-    lengths = np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)  # (N, bones)
-    lengths = lengths[np.isfinite(lengths).all(axis=1)]
-    return float(1000 * lengths.std(axis=0).mean()) if len(lengths) > 1 else float("nan")
-
-
-def acceleration_mm(joints: np.ndarray) -> float:
-    """Mean joint acceleration of hip-centred COCO-17 joints (N, >=17, 3) metres, mm/frame^2 (triples of
-    frames with NaN skipped)."""
-    centred = joints[:, :17] - joints[:, list(COCO17_HIPS)].mean(axis=1, keepdims=True)
-    accel = np.linalg.norm(centred[2:] - 2 * centred[1:-1] + centred[:-2], axis=-1)  # (N - 2, 17)
-    accel = accel[np.isfinite(accel).all(axis=1)]
-    return float(1000 * accel.mean()) if len(accel) else float("nan")
 
 
 def reprojection_error(result: TrackResult, joints: np.ndarray) -> tuple[float, float]:

@@ -28,8 +28,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from lib.data.synthetic.masks import (
     render_silhouette,
     to_crop,
 )
+from lib.data.synthetic.mocap import SmplMotion, real_motion_clips
 from lib.data.synthetic.motion import sample_motion
 from lib.data.synthetic.render_detect import Backgrounds, render_and_detect, sample_scene
 
@@ -92,6 +94,10 @@ class SyntheticSettings:
     background_video: str = ""  # 'blazepose': real footage the people are rendered over
     blazepose_dir: str = ""  # 'blazepose': the model files
     mask_max_side: int = 256  # 'blazepose': person masks are kept at most this large
+    # 'procedural' (lib/data/synthetic/motion.py) or 'real': DeepMimic's motion capture (mocap.py), one
+    # test video per clip and mirror, kept out of training
+    motion_source: str = "procedural"
+    mocap_dir: str = ""
 
 
 def build_synthetic_settings(cfg) -> SyntheticSettings:
@@ -130,6 +136,33 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
     )
 
 
+def dataset_variants(cfg) -> dict[str, tuple[SyntheticSettings, str]]:
+    """The synthetic datasets a config makes, by the name of their DATA.*_LIST entry: (settings, folder).
+
+    'synthetic' (train / validation / test, DATA.SYNTHETIC.DETECTOR's inputs), 'synthetic_rendered' (its
+    test videos rendered and detected) and 'real_motion' (real_motion_settings)."""
+    base, node = build_synthetic_settings(cfg), cfg.DATA.SYNTHETIC
+    rendered = replace(base, detector="blazepose", num_sequences=(0, *base.num_sequences[1:]))
+    return {
+        "synthetic": (base, node.DIR),
+        "synthetic_rendered": (rendered, node.RENDERED_DIR),
+        "real_motion": (real_motion_settings(cfg), node.REAL_MOTION_DIR),
+    }
+
+
+def real_motion_settings(cfg) -> SyntheticSettings:
+    """The real-motion test split's settings: DATA.SYNTHETIC's, with DeepMimic's clips as the motions
+    (DATA.SYNTHETIC.MOCAP_DIR), rendered and detected (BlazePose), no occluder."""
+    return replace(
+        build_synthetic_settings(cfg),
+        motion_source="real",
+        mocap_dir=cfg.DATA.SYNTHETIC.MOCAP_DIR,
+        detector="blazepose",
+        occluder_prob=0.0,
+        image_sizes=(parse_image_size(cfg.DATA.SYNTHETIC.REAL_MOTION_IMAGE_SIZE),),
+    )
+
+
 @dataclass
 class Video:
     """One generated video of one person (T frames); 3D in the camera frame."""
@@ -159,18 +192,32 @@ def sequence_name(split: str, index: int) -> str:
 
 
 def generate_video(
-    body, settings: SyntheticSettings, noise: DetectionNoise, split: str, index: int, backgrounds=None
+    body,
+    settings: SyntheticSettings,
+    noise: DetectionNoise,
+    split: str,
+    index: int,
+    backgrounds=None,
+    clips: Sequence[SmplMotion] = (),
 ) -> Video:
     """Video ``index`` of ``split``: a pure function of (settings, split, index), the body model and, with
-    render-and-detect, the background footage."""
+    render-and-detect, the background footage (``clips``: the real motions, for motion_source 'real')."""
     rng = np.random.default_rng([settings.seed, SPLITS.index(split), index])
     name = sequence_name(split, index)
-    num_frames = int(rng.integers(settings.seq_len_range[0], settings.seq_len_range[1] + 1))
+    if settings.motion_source == "real":
+        num_frames, clip = len(clips[index].pose), clips[index]
+        name = f"realmotion_{index:03d}_{clip.name}"
+    else:
+        num_frames = int(rng.integers(settings.seq_len_range[0], settings.seq_len_range[1] + 1))
     genders = [g for g in ("male", "female") if g in body.genders] or list(body.genders)
     gender = str(genders[rng.integers(len(genders))])
     betas = np.clip(rng.normal(0, settings.beta_std, 10), -settings.beta_max, settings.beta_max)
-    motion = sample_motion(rng, num_frames, settings.fps)
-    shot = film(body, settings, rng, motion.pose, motion.trans, betas, gender)
+    if settings.motion_source == "real":
+        pose_w, trans_w, actions = clip.pose, clip.transl, (clip.name,)
+    else:
+        motion = sample_motion(rng, num_frames, settings.fps)
+        pose_w, trans_w, actions = motion.pose, motion.trans, tuple(a for a, _, _ in motion.actions)
+    shot = film(body, settings, rng, pose_w, trans_w, betas, gender)
     occluder = _sample_occluder(rng, shot.keypoints, settings.occluder_prob)
     faces = body.faces.cpu().numpy()
     visible, front = _visibility(shot, faces, occluder, settings.occlusion_margin)
@@ -204,7 +251,7 @@ def generate_video(
         detections=detections,
         features=features,
         moving_camera=camera.moving,
-        actions=tuple(a for a, _, _ in motion.actions),
+        actions=actions,
         world=world,
     )
 
@@ -476,8 +523,12 @@ def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files
     """SHA-1 over the generator version, the settings, the noise model and the body files' contents."""
     digest = hashlib.sha1()
     fields = asdict(settings)
-    if settings.detector == "noise":  # datasets made before render-and-detect existed keep their hash
+    # datasets made before render-and-detect and real motion existed keep their hash
+    if settings.detector == "noise":
         for key in ("detector", "background_video", "blazepose_dir", "mask_max_side"):
+            fields.pop(key)
+    if settings.motion_source == "procedural":
+        for key in ("motion_source", "mocap_dir"):
             fields.pop(key)
     noise_fields = {k: v for k, v in asdict(noise).items() if v != () or k not in ("bias", "torso")}
     digest.update(json.dumps([GENERATOR_VERSION, fields, noise_fields], sort_keys=True).encode())
@@ -507,7 +558,8 @@ def _work(task: tuple[str, int]) -> tuple[Video, list[str]]:
     settings = _WORKER["settings"]
     if settings.detector == "blazepose" and "backgrounds" not in _WORKER:
         _WORKER["backgrounds"] = Backgrounds(settings.background_video)
-    video = generate_video(_WORKER["body"], settings, _WORKER["noise"], *task, _WORKER.get("backgrounds"))
+    body, noise = _WORKER["body"], _WORKER["noise"]
+    video = generate_video(body, settings, noise, *task, _WORKER.get("backgrounds"), _WORKER.get("clips", ()))
     rows = [json.dumps(_r(row, settings.feat_decimals), separators=(",", ":")) for row in video.features]
     return video, rows
 
@@ -534,6 +586,9 @@ def generate_dataset(
     tasks = [(split, i) for split, n in zip(SPLITS, settings.num_sequences, strict=True) for i in range(n)]
     try:
         _WORKER.update(body=body, settings=settings, noise=noise)
+        if settings.motion_source == "real":  # retargeted once, before the workers fork
+            _WORKER["clips"] = real_motion_clips(settings.mocap_dir, body)
+            tasks = [("test", i) for i in range(len(_WORKER["clips"]))]
         if workers > 1 and len(tasks) > 1:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
