@@ -25,9 +25,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) $(call COMPILE,$(VENV))
 	touch $@
 
-## assets: the demo's sample video and BlazePose's model files, taken from wheels on the package index
+## assets: the demo's sample video, BlazePose's model files and DeepMimic's motion-capture clips, taken
+## from wheels on the package index (sports2d, mediapipe, pybullet; nothing of them is installed)
 assets: venv
 	$(PY) scripts/fetch_assets.py --video $(SAMPLE_VIDEO)
+	$(PY) scripts/fetch_mocap.py
 
 ## run: the main job on the embedded default, CPU only: generated body + synthetic videos, stage 1,
 ## stage 2, evaluation on the synthetic test split (with the mean-target baseline for reference)
