@@ -154,6 +154,10 @@ _C.DATA.VAL_FRACTION = 0.05  # videos held out as 'val' for datasets without a v
 # Synthetic 2D detection noise ('gt_noise'), redrawn every epoch from (SEED, epoch, sample). Lengths are
 # fractions of the person's size (the larger side of the box around its 2D keypoints), so the same
 # settings hold for pixel and normalised keypoints. See lib/data/noise.py; check with scripts/noise_stats.py.
+# Validation / test noise ('gt_noise'): 'video' draws it once per video, so every window sees the same
+# noisy frames as with a real detector; 'window' draws it per window (the training draw; then consecutive
+# outputs jitter independently and ACCEL measures the noise draws rather than the model).
+_C.DATA.EVAL_NOISE = "video"
 _C.DATA.NOISE = CN()
 _C.DATA.NOISE.JOINT_SET = "coco17"  # joints the detector outputs; coco19's pelvis / neck are derived after
 _C.DATA.NOISE.STD = 0.02  # base std per coordinate of the Gaussian error (jitter + drift)
@@ -231,7 +235,7 @@ _C.TRAIN.LR_STEPS = [2, 4, 6, 8, 10, 12, 15]  # epochs at which the learning rat
 _C.TRAIN.LR_FACTOR = 0.9
 _C.TRAIN.WARMUP_EPOCHS = 0
 _C.TRAIN.GRAD_CLIP = 0.0  # max gradient norm; 0 disables clipping
-_C.TRAIN.AMP = "none"  # 'none', 'bf16' or 'fp16' (GPU only)
+_C.TRAIN.AMP = "none"  # 'none', 'bf16' (GPU or CPU) or 'fp16' (GPU only)
 _C.TRAIN.EDGE_LOSS_START = 2  # the edge-length loss is added after this epoch
 _C.TRAIN.VAL_EVERY = 1  # epochs between validations, and after the last epoch (0: never)
 _C.TRAIN.SAVE_EVERY = 5  # epochs between kept epoch_NNN.pth checkpoints (0: never)
@@ -328,6 +332,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "DEMO.PEOPLE": ("blazepose", "file", "onnx"),
     "DEMO.PAD_MODE": ("replicate", "reflect"),
     "DATA.SYNTHETIC.DETECTOR": ("noise", "blazepose"),
+    "DATA.EVAL_NOISE": ("video", "window"),
     "DEMO.SHOW": ("fitted", "raw"),
     "DEMO.FEATURES": ("silhouette", "spin", "zeros"),
 }

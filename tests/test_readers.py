@@ -134,12 +134,28 @@ def test_user_detection_file_in_coco_result_format(pw3d):
 def test_gt_noise_is_redrawn_per_epoch_and_reproducible(pw3d):
     tmp_path, _, body, regs = pw3d
     clean = build_dataset(cfg(tmp_path), "3dpw", "test", body, regs)[3]["pose2d"]
-    noisy = build_dataset(cfg(tmp_path, "DATA.DETECTOR", "gt_noise"), "3dpw", "test", body, regs)
+    opts = ("DATA.DETECTOR", "gt_noise", "DATA.EVAL_NOISE", "window")
+    noisy = build_dataset(cfg(tmp_path, *opts), "3dpw", "test", body, regs)
     first = noisy[3]["pose2d"]
     assert not torch.allclose(first, clean)
     assert torch.equal(first, noisy[3]["pose2d"])
     noisy.set_epoch(1)
     assert not torch.equal(first, noisy[3]["pose2d"])
+
+
+def test_evaluation_noise_is_drawn_once_per_video(pw3d):
+    """Every window sees the same noisy frame, as with a real detector's output."""
+    tmp_path, _, body, regs = pw3d
+    ds = build_dataset(cfg(tmp_path, "DATA.DETECTOR", "gt_noise"), "3dpw", "test", body, regs)
+    clean = build_dataset(cfg(tmp_path), "3dpw", "test", body, regs)
+    a, b = ds.windows.indices[3], ds.windows.indices[4]
+    shared = sorted(set(a) & set(b))
+    assert shared, "consecutive windows overlap"
+    ia, ib = [list(a).index(r) for r in shared], [list(b).index(r) for r in shared]
+    assert torch.equal(ds[3]["pose2d"][ia], ds[4]["pose2d"][ib])
+    assert not torch.allclose(ds[3]["pose2d"], clean[3]["pose2d"])
+    ds.set_epoch(1)
+    assert torch.equal(ds[3]["pose2d"][ia], ds[4]["pose2d"][ib])
 
 
 def test_mesh_cache_is_reused_and_keyed_on_the_parameters(pw3d):

@@ -90,6 +90,7 @@ def build_dataset(
         joint_set=cfg.MODEL.INPUT_JOINT_SET,
         noise=build_noise(cfg) if detector in NOISE_SOURCES else None,
         seed=cfg.SEED,
+        noise_per_video=split != "train" and cfg.DATA.EVAL_NOISE == "video",
     )
     pad_mode = "replicate" if table.static else pad_mode or cfg.DATA.PAD_MODE
     windows = build_window_table(

@@ -74,6 +74,10 @@ class InputSpec:
     joint_set: str = "coco19"  # 'coco19' or 'h36m17'
     noise: DetectionNoise | None = None  # required for the NOISE_SOURCES detectors
     seed: int = 0
+    # Draw the noise once per video, so that every window sees the same noisy frames, as with a real
+    # detector (evaluation); else per window and epoch (training: more variety). Per-window noise at test
+    # time made consecutive outputs jitter independently: ACCEL measured the noise draws, not the model.
+    noise_per_video: bool = False
 
 
 def add_pelvis_and_neck(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +168,7 @@ class VideoDataset(Dataset):
         self.mesh_valid = mesh_valid
         self.regressors = {k: v.detach().float().cpu() for k, v in regressors.items()}
         self.epoch = 0
+        self._video_noise: dict[str, tuple[np.ndarray, ...]] = {}  # video -> its rows, noisy xy, visible
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch of the synthetic noise ('gt_noise' / 'fit_noise' redraw it every epoch)."""
@@ -198,7 +203,10 @@ class VideoDataset(Dataset):
         """(T, J, 2) pixels and (T, J) confidences of the window, in the input joint set."""
         xy = self.source.xy[rows].astype(np.float64)
         conf = self.source.conf[rows]
-        if self.spec.detector in NOISE_SOURCES:
+        if self.spec.detector in NOISE_SOURCES and self.spec.noise_per_video:
+            xy, visible = self._noisy_video_rows(rows)
+            conf = conf * visible
+        elif self.spec.detector in NOISE_SOURCES:
             scale = np.maximum(person_scale(xy), 1.0)  # degenerate (one-point) poses: 1 pixel
             rng = noise_rng(self.spec.seed, self.epoch, f"{self.table.name}/{index}")
             xy, visible = self.spec.noise.apply(xy, scale, rng)
@@ -206,6 +214,22 @@ class VideoDataset(Dataset):
         if self.spec.joint_set == "coco19":
             xy, conf = add_pelvis_and_neck(xy, conf)
         return xy, conf
+
+    def _noisy_video_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, J, 2) noisy pixels and (T, J) visibility of table ``rows`` of one video, from the noise drawn
+        once over the whole video (its rows in frame order; cached per video)."""
+        video = str(self.table.video[rows[0]])
+        if video not in self._video_noise:
+            video_rows = np.flatnonzero(self.table.video == video)
+            video_rows = video_rows[np.argsort(self.table.frame[video_rows], kind="stable")]
+            clean = self.source.xy[video_rows].astype(np.float64)
+            rng = noise_rng(self.spec.seed, 0, f"{self.table.name}/video/{video}")
+            noisy, visible = self.spec.noise.apply(clean, np.maximum(person_scale(clean), 1.0), rng)
+            self._video_noise[video] = (video_rows, noisy, visible)
+        video_rows, noisy, visible = self._video_noise[video]
+        order = np.argsort(video_rows)
+        position = order[np.searchsorted(video_rows[order], rows)]
+        return noisy[position], visible[position]
 
     def _targets(self, row: int) -> dict[str, Tensor]:
         mesh_ok = self.meshes is not None and bool(self.mesh_valid[row])
