@@ -212,6 +212,9 @@ _C.DATA.SYNTHETIC.SHAPE_CODE_NOISE = -1.0
 # (render-and-detect: every video rendered over BACKGROUND_VIDEO's frames and run through the demo's
 # people backend, DEMO.BLAZEPOSE_DIR; about 0.1 s a frame; docs/synthetic_data.md)
 _C.DATA.SYNTHETIC.DETECTOR = "noise"
+# Share of the lower-body actions that are flips, cartwheels, crawling, lying, kicks or punches
+# (lib/data/synthetic/motion.py ACROBATICS); 0: the upright repertoire only.
+_C.DATA.SYNTHETIC.ACROBATICS = 0.0
 _C.DATA.SYNTHETIC.BACKGROUND_VIDEO = "data/demo/sports2d_demo.mp4"  # scripts/fetch_assets.py
 # Test splits beside the synthetic one, in the same format: the synthetic test videos rendered and detected
 # ('synthetic_rendered'), and real motion capture rendered and detected ('real_motion'; never trained on).

@@ -162,6 +162,24 @@ def test_motions_respect_joint_limits_and_are_smooth():
         assert speed < 3.0  # m/s: walking pace
 
 
+def test_acrobatic_motions_turn_the_whole_body_and_stay_smooth():
+    upright = sample_motion(np.random.default_rng(3), 120)
+    again = sample_motion(np.random.default_rng(3), 120, acrobatics=0.0)
+    np.testing.assert_array_equal(upright.pose, again.pose)  # acrobatics 0: the old draws exactly
+    tilts, names = [], set()
+    for seed in range(8):
+        motion = sample_motion(np.random.default_rng(seed), 120, acrobatics=1.0)
+        names |= {a for a, _, _ in motion.actions}
+        up = Rotation.from_rotvec(motion.pose[:, :3]).apply([0.0, 1.0, 0.0])  # the body's up axis
+        tilts.append(np.rad2deg(np.arccos(np.clip(up[:, 1], -1, 1))).max())
+        assert np.abs(np.diff(motion.euler, n=2, axis=0)).max() < 0.35  # rad / frame^2: fast, no jumps
+        turn = Rotation.from_rotvec(motion.pose[1:, :3]) * Rotation.from_rotvec(motion.pose[:-1, :3]).inv()
+        assert turn.magnitude().max() < np.deg2rad(45)  # degrees a frame: a flip takes ~1 s
+    assert names & {"flip", "cartwheel", "crawl", "lie", "kick", "punch"}
+    assert max(tilts) > 150  # upside down at some point (flip or cartwheel)
+    assert np.median(tilts) > 60  # most motions leave the upright posture
+
+
 def _silhouette(vertices: np.ndarray, faces: np.ndarray, size: int) -> np.ndarray:
     cam = vertices + np.array([0.0, 0.0, 4.0])
     cam[:, 1] *= -1  # y down

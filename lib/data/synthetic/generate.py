@@ -89,6 +89,7 @@ class SyntheticSettings:
     occluder_prob: float = 0.3
     feat_decimals: int = 4
     shape_code_noise: float = -1.0  # >= 0: features carry an emulated backbone shape estimate (shape_code)
+    acrobatics: float = 0.0  # share of lower-body actions that are flips, cartwheels, crawling, lying, kicks
     # 2D inputs and masks: 'noise' (the detection-noise model, fast) or 'blazepose' (render-and-detect)
     detector: str = "noise"
     background_video: str = ""  # 'blazepose': real footage the people are rendered over
@@ -130,6 +131,7 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
         occluder_prob=s.OCCLUDER_PROB,
         feat_decimals=s.FEAT_DECIMALS,
         shape_code_noise=s.SHAPE_CODE_NOISE,
+        acrobatics=s.ACROBATICS,
         detector=s.DETECTOR,
         background_video=s.BACKGROUND_VIDEO,
         blazepose_dir=cfg.DEMO.BLAZEPOSE_DIR,
@@ -215,7 +217,7 @@ def generate_video(
     if settings.motion_source == "real":
         pose_w, trans_w, actions = clip.pose, clip.transl, (clip.name,)
     else:
-        motion = sample_motion(rng, num_frames, settings.fps)
+        motion = sample_motion(rng, num_frames, settings.fps, settings.acrobatics)
         pose_w, trans_w, actions = motion.pose, motion.trans, tuple(a for a, _, _ in motion.actions)
     shot = film(body, settings, rng, pose_w, trans_w, betas, gender)
     occluder = _sample_occluder(rng, shot.keypoints, settings.occluder_prob)
@@ -530,6 +532,8 @@ def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files
     if settings.motion_source == "procedural":
         for key in ("motion_source", "mocap_dir"):
             fields.pop(key)
+    if settings.acrobatics == 0:
+        fields.pop("acrobatics")
     noise_fields = {k: v for k, v in asdict(noise).items() if v != () or k not in ("bias", "torso")}
     digest.update(json.dumps([GENERATOR_VERSION, fields, noise_fields], sort_keys=True).encode())
     for path in sorted(body_files):

@@ -21,6 +21,9 @@ from scipy.spatial.transform import Rotation
 NUM_SMPL_JOINTS = 24
 THIGH, SHANK = 0.39, 0.40  # metres, used for the pelvis height implied by hip / knee flexion
 ACTIONS = ("idle", "walk", "turn", "arm_raise", "wave", "squat", "sit", "jump")
+# Whole-body actions off the upright repertoire (``acrobatics`` > 0): the body pitched or rolled through
+# a full turn in the air, on the floor on hands and knees or lying, and fast single-limb strikes.
+ACROBATICS = ("flip", "cartwheel", "crawl", "lie", "kick", "punch")
 _EULER = "XYZ"  # scipy intrinsic XYZ: R = Rx(a) @ Ry(b) @ Rz(c)
 
 # Per-joint Euler ranges in degrees, ((lo_x, lo_y, lo_z), (hi_x, hi_y, hi_z)), for SMPL joints 1..23.
@@ -112,8 +115,9 @@ class _Track:
         self.angles = np.zeros((n, NUM_SMPL_JOINTS, 3))  # degrees
         self.speed = np.zeros(n)  # forward speed, m/s
         self.yaw_rate = np.zeros(n)  # rad/s
-        self.lift = np.zeros(n)  # metres of root lift (jump flight)
+        self.lift = np.zeros(n)  # metres of root lift (jump flight; negative: nearer the floor)
         self.lean = np.zeros(n)  # degrees of whole-body forward pitch
+        self.roll = np.zeros(n)  # degrees of whole-body roll about the forward axis
 
     def add(self, name: str, values: np.ndarray, weight: np.ndarray, mirror: bool = False) -> None:
         """Add (T, 3) degrees to joint ``name`` (and its mirror image on ``R_...`` when ``mirror``)."""
@@ -221,6 +225,75 @@ def _jump(track: _Track, rng: np.random.Generator, start: float, end: float) -> 
     track.add("L_Ankle", _xyz(-20), up, mirror=True)
 
 
+def _flip(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
+    """A somersault: tucked legs, the body pitched through a full turn (forwards or backwards) in the air."""
+    s = np.clip((track.t - start) / max(end - start, 1e-3), 0, 1)
+    turn = smoothstep(s) * 360.0 * rng.choice([-1.0, 1.0])
+    track.lean += turn
+    track.lift += rng.uniform(0.3, 0.8) * np.sin(np.pi * s)
+    tuck = np.sin(np.pi * s) ** 2
+    track.add("L_Hip", _xyz(-rng.uniform(70, 110)), tuck, mirror=True)
+    track.add("L_Knee", _xyz(rng.uniform(90, 130)), tuck, mirror=True)
+    track.add("L_Shoulder", _xyz(-rng.uniform(60, 140), 0, 20), tuck, mirror=True)
+
+
+def _cartwheel(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
+    """Arms overhead, legs apart, the body rolled through a full turn about its forward axis."""
+    s = np.clip((track.t - start) / max(end - start, 1e-3), 0, 1)
+    track.roll += smoothstep(s) * 360.0 * rng.choice([-1.0, 1.0])
+    track.lift += 0.25 * np.sin(np.pi * s)
+    spread = envelope(track.t, start, end, 0.25 * (end - start))
+    track.add("L_Hip", _xyz(0, 0, rng.uniform(30, 50)), spread, mirror=True)
+    track.add("L_Shoulder", _xyz(0, 0, rng.uniform(120, 160)), spread, mirror=True)
+    track.speed += 1.2 * np.sin(np.pi * s)
+
+
+def _crawl(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
+    """On hands and knees: the trunk horizontal, thighs and arms vertical, limbs alternating slowly."""
+    phase = 2 * np.pi * rng.uniform(0.5, 0.9) * track.t + rng.uniform(0, 2 * np.pi)
+    track.lean += w * rng.uniform(75, 90)
+    track.lift -= w * rng.uniform(0.35, 0.5)
+    for side, sign in (("L", 1.0), ("R", -1.0)):
+        step = 15 * np.sin(phase) * sign
+        track.add_side(side, "Hip", _xyz(-90 - step), w)
+        track.add_side(side, "Knee", _xyz(90 + step), w)
+        track.add_side(side, "Shoulder", _xyz(-80 + step, 0, 0), w)
+    track.add("Neck", _xyz(-30), w)
+    track.speed += w * 0.3
+
+
+def _lie(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
+    """Lying on the back or front (getting down and up along the envelope), limbs loosely bent."""
+    track.lean += w * rng.choice([-90.0, 90.0]) * rng.uniform(0.85, 1.0)
+    track.lift -= w * rng.uniform(0.7, 0.85)
+    track.add("L_Hip", _xyz(-rng.uniform(0, 40), 0, rng.uniform(0, 20)), w, mirror=True)
+    track.add("L_Knee", _xyz(rng.uniform(0, 70)), w, mirror=True)
+    track.add("L_Shoulder", _xyz(-rng.uniform(0, 60), 0, -rng.uniform(0, 60)), w, mirror=True)
+
+
+def _kick(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
+    """One leg swung up with the knee extending, a quick strike, arms out for balance."""
+    side = "L" if rng.random() < 0.5 else "R"
+    strike = np.sin(np.pi * np.clip((track.t - start) / max(end - start, 1e-3), 0, 1)) ** 2
+    w = envelope(track.t, start, end, 0.25 * (end - start))
+    track.add_side(side, "Hip", _xyz(-rng.uniform(60, 110), 0, rng.uniform(0, 30)), strike)
+    track.add_side(side, "Knee", _xyz(rng.uniform(0, 40)), strike)
+    track.add("Spine1", _xyz(-15), strike)
+    track.add("L_Shoulder", _xyz(-30, 0, -40), w, mirror=True)
+
+
+def _punch(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
+    """Guard up, one arm thrust forward and back."""
+    side = "L" if rng.random() < 0.5 else "R"
+    freq = rng.uniform(1.0, 2.0)
+    thrust = 0.5 * (1 - np.cos(2 * np.pi * freq * track.t)) * w
+    track.add("L_Shoulder", _xyz(-60, 0, -50), w, mirror=True)
+    track.add("L_Elbow", _xyz(0, -110), w, mirror=True)
+    track.add_side(side, "Shoulder", _xyz(-30, 0, 50), thrust)
+    track.add_side(side, "Elbow", _xyz(0, 110), thrust)
+    track.add("Spine2", _xyz(0, 25 * (1 if side == "L" else -1)), thrust)
+
+
 _DURATIONS = {  # seconds (min, max) of each action's envelope
     "idle": (1.0, 2.5),
     "walk": (2.0, 5.0),
@@ -230,13 +303,23 @@ _DURATIONS = {  # seconds (min, max) of each action's envelope
     "squat": (1.5, 3.0),
     "sit": (3.0, 5.0),
     "jump": (1.2, 1.8),
+    "flip": (0.9, 1.4),
+    "cartwheel": (1.0, 1.6),
+    "crawl": (2.0, 4.0),
+    "lie": (2.5, 4.5),
+    "kick": (0.8, 1.4),
+    "punch": (1.5, 3.0),
 }
 _LOWER_BODY = ("idle", "walk", "turn", "squat", "sit", "jump")  # one at a time, cross-faded
 _UPPER_BODY = ("arm_raise", "wave")  # overlaid on the lower-body timeline
 
 
-def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0) -> Motion:
-    """A random composed motion of ``num_frames`` frames (deterministic given ``rng``)."""
+def sample_motion(
+    rng: np.random.Generator, num_frames: int, fps: float = 30.0, acrobatics: float = 0.0
+) -> Motion:
+    """A random composed motion of ``num_frames`` frames (deterministic given ``rng``); each lower-body
+    action is one of :data:`ACROBATICS` with probability ``acrobatics`` (0: the draws of the upright
+    repertoire only, as before)."""
     if num_frames < 2:
         raise ValueError(f"num_frames must be >= 2, got {num_frames}")
     t = np.arange(num_frames) / fps
@@ -247,7 +330,10 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0) 
     actions: list[tuple[str, float, float]] = []
     cursor = -rng.uniform(0, 1.0)
     while cursor < total:
-        name = _LOWER_BODY[rng.choice(len(_LOWER_BODY), p=[0.1, 0.35, 0.15, 0.15, 0.12, 0.13])]
+        if acrobatics > 0 and rng.random() < acrobatics:
+            name = ACROBATICS[rng.integers(len(ACROBATICS))]
+        else:
+            name = _LOWER_BODY[rng.choice(len(_LOWER_BODY), p=[0.1, 0.35, 0.15, 0.15, 0.12, 0.13])]
         start, end = cursor, cursor + rng.uniform(*_DURATIONS[name])
         _add_action(track, rng, name, start, end, ramp)
         actions.append((name, start, end))
@@ -269,8 +355,9 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0) 
 
 
 def _add_action(track: _Track, rng: np.random.Generator, name: str, start: float, end: float, ramp: float):
-    if name == "jump":
-        _jump(track, rng, start, end)
+    timed = {"jump": _jump, "flip": _flip, "cartwheel": _cartwheel, "kick": _kick}
+    if name in timed:  # shaped by their own clock rather than by the envelope
+        timed[name](track, rng, start, end)
         return
     w = envelope(track.t, start, end, ramp)
     if name == "idle":
@@ -282,6 +369,9 @@ def _add_action(track: _Track, rng: np.random.Generator, name: str, start: float
         "wave": _wave,
         "squat": _squat,
         "sit": _sit,
+        "crawl": _crawl,
+        "lie": _lie,
+        "punch": _punch,
     }[name](track, rng, w)
 
 
@@ -304,6 +394,7 @@ def _finish(track: _Track, rng: np.random.Generator, fps: float, actions) -> Mot
     drop = height.max(axis=1) - (THIGH + SHANK)
     position = position - back[:, None] * forward
     position[:, 1] = drop + track.lift
-    orient = Rotation.from_euler("YX", np.stack([heading, np.deg2rad(track.lean)], axis=-1))
+    angles = np.stack([heading, np.deg2rad(track.lean), np.deg2rad(track.roll)], axis=-1)
+    orient = Rotation.from_euler("YXZ", angles)
     pose = np.concatenate([orient.as_rotvec()[:, None], body[:, 1:]], axis=1).reshape(-1, 72)
     return Motion(pose=pose, trans=position, euler=euler, actions=actions, fps=fps)
