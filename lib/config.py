@@ -158,6 +158,9 @@ _C.DATA.VAL_FRACTION = 0.05  # videos held out as 'val' for datasets without a v
 # noisy frames as with a real detector; 'window' draws it per window (the training draw; then consecutive
 # outputs jitter independently and ACCEL measures the noise draws rather than the model).
 _C.DATA.EVAL_NOISE = "video"
+# Training samples of this many consecutive windows (targets t-1, t, t+1 for 3), for LOSS.ACCEL_WEIGHT;
+# TRAIN.BATCH_SIZE and DATA.EPOCH_LENGTH then count groups. 1: single windows (the official sampling).
+_C.DATA.TEMPORAL_GROUP = 1
 _C.DATA.NOISE = CN()
 _C.DATA.NOISE.JOINT_SET = "coco17"  # joints the detector outputs; coco19's pelvis / neck are derived after
 _C.DATA.NOISE.STD = 0.02  # base std per coordinate of the Gaussian error (jitter + drift)
@@ -256,6 +259,9 @@ _C.LOSS.MESH_WEIGHT = 1.0  # lambda_m
 _C.LOSS.JOINT_WEIGHT = 1.0  # lambda_j (the official 1e-3 on millimetres, expressed in metres)
 _C.LOSS.NORMAL_WEIGHT = 0.1  # lambda_n
 _C.LOSS.EDGE_WEIGHT = 20.0  # lambda_e
+# Acceleration of consecutive targets (needs DATA.TEMPORAL_GROUP >= 3): L1 between the second
+# differences of the predicted and true meshes (stage 2) or poses (stage 1); 0: off (official).
+_C.LOSS.ACCEL_WEIGHT = 0.0
 
 # ---------------------------------------------------------------------------------------------------
 # Evaluation

@@ -68,12 +68,32 @@ class LossWeights:
     joint: float = 1.0  # lambda_j, each joint term
     normal: float = 0.1  # lambda_n
     edge: float = 20.0  # lambda_e
+    accel: float = 0.0  # acceleration of consecutive targets (batches of temporal groups)
+    group: int = 1  # consecutive windows per group in the batch (lib/data/temporal_groups.py)
 
 
 def pose_losses(pred_pose3d: Tensor, batch: dict[str, Tensor], weights: LossWeights) -> dict[str, Tensor]:
     """Stage 1: L1 on the target-frame 3D pose of the input joint set."""
     term = masked_l1(pred_pose3d, batch["pose3d"], batch["pose3d_valid"])
-    return {"pose": term, "total": weights.pose * term}
+    terms = {"pose": term, "total": weights.pose * term}
+    if weights.group >= 3 and weights.accel > 0:
+        terms["accel"] = accel_loss(
+            pred_pose3d, batch["pose3d"], batch["pose3d_valid"].all(-1), weights.group
+        )
+        terms["total"] = terms["total"] + weights.accel * terms["accel"]
+    return terms
+
+
+def accel_loss(pred: Tensor, target: Tensor, valid: Tensor, group: int) -> Tensor:
+    """Mean |a_pred - a_target| of the second differences over each group's consecutive items.
+
+    pred, target: (B * G, N, 3), groups contiguous; valid: (B * G,) -> a group counts where all its items
+    are valid."""
+    p, t = (x.unflatten(0, (-1, group)) for x in (pred, target))  # (B, G, N, 3)
+    accel = (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) - (t[:, 2:] - 2 * t[:, 1:-1] + t[:, :-2])
+    ok = valid.unflatten(0, (-1, group)).all(dim=1).to(pred.dtype)  # (B,)
+    per_group = accel.abs().mean(dim=(1, 2, 3))
+    return (per_group * ok).sum() / ok.sum().clamp(min=1.0)
 
 
 def mesh_losses(
@@ -110,5 +130,8 @@ def mesh_losses(
     if use_edge:
         terms["edge"] = edge_length_loss(pred_edges, target_edges, mesh_valid)
         total = total + weights.edge * terms["edge"]
+    if weights.group >= 3 and weights.accel > 0:
+        terms["accel"] = accel_loss(output.mesh, batch["mesh"], mesh_valid, weights.group)
+        total = total + weights.accel * terms["accel"]
     terms["total"] = total
     return terms

@@ -255,3 +255,15 @@ def test_eval_reports_nonfinite_weights_and_predictions_and_writes_nothing(opts,
         huge_error,
     )
     assert not (output / "eval").exists()
+
+
+def test_temporal_groups_train_with_the_acceleration_loss(opts):
+    """Stage 1 on groups of 3 consecutive windows: the acceleration term is logged and the run finishes."""
+    grouped = [*opts, "EXPERIMENT", "grouped", "DATA.TEMPORAL_GROUP", "3", "LOSS.ACCEL_WEIGHT", "1.0",
+               "TRAIN.EPOCHS", "1", "TRAIN.LOG_EVERY", "1"]  # fmt: skip
+    run_dir = run("configs/synthetic_pose.yaml", grouped)
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    tag = next(t for t in events.Tags()["scalars"] if t.endswith("accel") and t.startswith("train"))
+    values = [e.value for e in events.Scalars(tag)]
+    assert len(values) == 8 and all(v > 0 for v in values)  # 8 steps of 4 groups of 3 windows

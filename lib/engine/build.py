@@ -19,6 +19,7 @@ from lib.body.smpl import BodyModel
 from lib.config import ConfigError, check_model_config
 from lib.data.build import build_dataset
 from lib.data.sampling import build_sampler
+from lib.data.temporal_groups import TemporalGroups, collate_groups
 from lib.engine.distributed import DistEnv
 from lib.engine.trainer import TrainSettings
 from lib.eval.selection import protocol_cameras
@@ -68,7 +69,7 @@ def build_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer) -> torch.opt
 def loss_weights(cfg: CfgNode) -> LossWeights:
     w = cfg.LOSS
     return LossWeights(pose=w.POSE_WEIGHT, mesh=w.MESH_WEIGHT, joint=w.JOINT_WEIGHT, normal=w.NORMAL_WEIGHT,
-                       edge=w.EDGE_WEIGHT)  # fmt: skip
+                       edge=w.EDGE_WEIGHT, accel=w.ACCEL_WEIGHT, group=cfg.DATA.TEMPORAL_GROUP)  # fmt: skip
 
 
 def build_loss_fn(cfg: CfgNode, faces: torch.Tensor | None = None, regressor: torch.Tensor | None = None):
@@ -141,8 +142,19 @@ def build_loader(
             f"TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} must divide over {env.world_size} processes"
         )
     sampler = build_sampler(cfg, [len(d) for d in datasets], env.rank, env.world_size)
-    return DataLoader(ConcatDataset(datasets), batch_size=cfg.TRAIN.BATCH_SIZE // env.world_size,
-                      sampler=sampler, num_workers=cfg.DATA.WORKERS)  # fmt: skip
+    group, collate = cfg.DATA.TEMPORAL_GROUP, None
+    if group > 1:  # each sample: consecutive windows, for the acceleration loss
+        datasets, collate = [TemporalGroups(d, group) for d in datasets], collate_groups
+    return DataLoader(EpochConcat(datasets), batch_size=cfg.TRAIN.BATCH_SIZE // env.world_size,
+                      sampler=sampler, num_workers=cfg.DATA.WORKERS, collate_fn=collate)  # fmt: skip
+
+
+class EpochConcat(ConcatDataset):
+    """ConcatDataset that passes ``set_epoch`` on (the training noise is redrawn every epoch)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for dataset in self.datasets:
+            dataset.set_epoch(epoch)
 
 
 def protocol_pad_mode(cfg: CfgNode) -> str:
