@@ -18,10 +18,10 @@ import torch
 import demo
 from lib.config import get_cfg
 from lib.demo.export import read_accessor, read_glb
-from lib.demo.keypoints import normalize_screen
 from lib.demo.pipeline import DemoSettings, run_demo
 from lib.demo.video import FrameSource, write_video
 from lib.engine.build import build_body_assets
+from lib.keypoints import normalize_screen
 from lib.models.build import build_model
 from lib.models.pmce import PMCEOutput
 from lib.people.detection_file import DetectionFileBackend
@@ -82,7 +82,7 @@ def scene(synthetic_body_model, tmp_path_factory):
         "folder": folder,
         "video": folder / "walk.mp4",
         "detections": folder / "keypoints.json",
-        "pose2d": normalize_screen(pixels, W, H),
+        "pose2d": normalize_screen(pixels, np.array([W, H])),
         "mesh_rel": mesh_cam - root_cam[:, None],
         "joints_rel": joints_cam - root_cam[:, None],
         "joints_cam": joints_cam,

@@ -44,10 +44,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lib.constants import COCO17_JOINTS, NUM_VERTICES
+from lib.constants import NUM_VERTICES
 from lib.data.frames import FrameTable, Keypoints2D
 from lib.data.noise import DetectionNoise, noise_rng, person_scale
 from lib.data.windows import WindowTable
+from lib.keypoints import add_pelvis_neck, add_pelvis_neck_scores, normalize_screen
 
 GT_DETECTORS = ("gt", "gt_noise")
 FIT_DETECTORS = ("fit", "fit_noise")
@@ -55,8 +56,6 @@ FIT_DETECTORS = ("fit", "fit_noise")
 NOISE_SOURCES = {"gt_noise": "gt", "fit_noise": "fit"}
 # The joint set a detector must output for each input joint set (COCO-19 adds pelvis and neck).
 SOURCE_JOINT_SET = {"coco19": "coco17", "h36m17": "h36m17"}
-_L_HIP, _R_HIP = COCO17_JOINTS.index("L_Hip"), COCO17_JOINTS.index("R_Hip")
-_L_SHOULDER, _R_SHOULDER = COCO17_JOINTS.index("L_Shoulder"), COCO17_JOINTS.index("R_Shoulder")
 
 
 class DetectorError(KeyError):
@@ -81,27 +80,8 @@ class InputSpec:
 
 
 def add_pelvis_and_neck(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """COCO-17 (..., 17, C) points and (..., 17) confidences -> COCO-19 (pelvis, neck appended).
-
-    The new joints are the means of the hips / shoulders; their confidence is the lower of the two.
-    """
-    pelvis = (xy[..., _L_HIP, :] + xy[..., _R_HIP, :]) / 2
-    neck = (xy[..., _L_SHOULDER, :] + xy[..., _R_SHOULDER, :]) / 2
-    xy = np.concatenate([xy, pelvis[..., None, :], neck[..., None, :]], axis=-2)
-    extra = np.stack(
-        [
-            np.minimum(conf[..., _L_HIP], conf[..., _R_HIP]),
-            np.minimum(conf[..., _L_SHOULDER], conf[..., _R_SHOULDER]),
-        ],
-        axis=-1,
-    )
-    return xy, np.concatenate([conf, extra], axis=-1)
-
-
-def normalize_screen(xy: np.ndarray, image_size: np.ndarray) -> np.ndarray:
-    """Paper eq. 5. xy (T, J, 2) pixels, image_size (T, 2) (w, h) -> (T, J, 2) with x in [-1, 1]."""
-    w, h = image_size[:, None, 0:1], image_size[:, None, 1:2]  # (T, 1, 1)
-    return xy / w * 2 - np.concatenate([np.ones_like(h), h / w], axis=-1)
+    """COCO-17 (..., 17, C) points and (..., 17) confidences -> COCO-19 (lib/keypoints.py)."""
+    return add_pelvis_neck(xy), add_pelvis_neck_scores(np.broadcast_to(conf, xy.shape[:-1]))
 
 
 def table_detectors(table: FrameTable) -> list[str]:

@@ -5,30 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from lib.demo.errors import DemoError
+from lib.keypoints import add_pelvis_neck_scored, normalize_screen
 from lib.people.types import Track
-
-COCO17_L_SHOULDER, COCO17_R_SHOULDER, COCO17_L_HIP, COCO17_R_HIP = 5, 6, 11, 12
-
-
-def add_pelvis_neck(kp: np.ndarray) -> np.ndarray:
-    """(..., 17, C) COCO-17 -> (..., 19, C) with Pelvis (mean of the hips) and Neck (mean of the
-    shoulders) appended. With C == 3 the new joints' confidence is the lower of their two parents'."""
-    pelvis = (kp[..., COCO17_L_HIP, :] + kp[..., COCO17_R_HIP, :]) / 2
-    neck = (kp[..., COCO17_L_SHOULDER, :] + kp[..., COCO17_R_SHOULDER, :]) / 2
-    if kp.shape[-1] == 3:
-        pelvis[..., 2] = np.minimum(kp[..., COCO17_L_HIP, 2], kp[..., COCO17_R_HIP, 2])
-        neck[..., 2] = np.minimum(kp[..., COCO17_L_SHOULDER, 2], kp[..., COCO17_R_SHOULDER, 2])
-    return np.concatenate([kp, pelvis[..., None, :], neck[..., None, :]], axis=-2)
-
-
-def normalize_screen(xy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Pixels -> the training normalisation: x / w * 2 - 1, y / w * 2 - h / w (x in [-1, 1])."""
-    return xy / width * 2 - np.array([1.0, height / width])
-
-
-def denormalize_screen(xy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Inverse of :func:`normalize_screen`."""
-    return (xy + np.array([1.0, height / width])) * width / 2
 
 
 def track_keypoints(
@@ -50,5 +28,6 @@ def track_keypoints(
             f"track {track.track_id} has boxes but no keypoints; use a people backend that gives "
             "COCO-17 keypoints (blazepose, onnx, or a detection file with 'keypoints')"
         )
-    kp = add_pelvis_neck(np.asarray(track.keypoints, dtype=np.float64))  # (N, 19, 3)
-    return normalize_screen(kp[..., :2], width, height).astype(np.float32), kp[..., 2].astype(np.float32)
+    kp = add_pelvis_neck_scored(np.asarray(track.keypoints, dtype=np.float64))  # (N, 19, 3)
+    pose2d = normalize_screen(kp[..., :2], np.array([width, height]))
+    return pose2d.astype(np.float32), kp[..., 2].astype(np.float32)

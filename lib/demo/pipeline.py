@@ -20,11 +20,12 @@ from lib.demo.camera import CameraFit, fit_camera
 from lib.demo.errors import DemoError
 from lib.demo.export import MeshAnimation, save_glb, save_npz, save_obj, staged_dir
 from lib.demo.inference import TrackInput, TrackPrediction, predict_tracks, select_tracks
-from lib.demo.keypoints import add_pelvis_neck, track_keypoints
+from lib.demo.keypoints import track_keypoints
 from lib.demo.stats import format_summary, summarize
 from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
 from lib.io import write_text_atomic
+from lib.keypoints import add_pelvis_neck_scored
 from lib.people.tracking import track_people
 from lib.people.types import PeopleBackend, Track
 
@@ -160,7 +161,7 @@ def track_arrays(
         "image_size": np.array(size),  # (width, height)
         "boxes": track.boxes.astype(np.float32),  # (N, 4) x1 y1 x2 y2
         "scores": track.scores.astype(np.float32),  # (N,) 0 on interpolated frames
-        "keypoints2d": add_pelvis_neck(track.keypoints).astype(np.float32),  # (N, 19, 3) pixels + conf
+        "keypoints2d": add_pelvis_neck_scored(track.keypoints).astype(np.float32),  # (N, 19, 3) pixels + conf
         "joint_set": "coco19",
         "vertices": pred.vertices,  # (N, 6890, 3) metres, root-relative, camera axes (y down, z forward)
         "joints": pred.joints,  # (N, 19, 3)
@@ -265,7 +266,7 @@ def predict_people(
 
 def track_camera(result: TrackResult, width: int, height: int, settings: DemoSettings) -> CameraFit:
     """The track's camera from its joints and 2D keypoints (COCO-19, weighted by confidence)."""
-    kp = add_pelvis_neck(result.track.keypoints)
+    kp = add_pelvis_neck_scored(result.track.keypoints)
     if not (kp[..., 2] > 0).any():
         raise DemoError(
             f"track {result.track.track_id}: every keypoint has confidence 0; no camera can be fitted"
@@ -304,7 +305,7 @@ def write_outputs(
 def _people_by_frame(results: Sequence[TrackResult], show: str) -> dict[int, list[PersonFrame]]:
     people: dict[int, list[PersonFrame]] = {}
     for r in results:
-        kp = add_pelvis_neck(r.track.keypoints)
+        kp = add_pelvis_neck_scored(r.track.keypoints)
         vertices = r.shown(show)[0]
         cam = r.camera
         for k, frame_id in enumerate(r.track.frame_ids):

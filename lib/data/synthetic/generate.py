@@ -58,6 +58,7 @@ from lib.data.synthetic.masks import (
 from lib.data.synthetic.mocap import SmplMotion, real_motion_clips
 from lib.data.synthetic.motion import sample_motion
 from lib.data.synthetic.render_detect import Backgrounds, render_and_detect, sample_scene
+from lib.keypoints import add_pelvis_neck_scored
 
 SPLITS = ("train", "validation", "test")
 # The shape code overwrites the first features: the top rows of the 32x32 occupancy grid, mostly the
@@ -65,7 +66,6 @@ SPLITS = ("train", "validation", "test")
 SHAPE_CODE_DIM = 160
 GENERATOR_VERSION = 1  # bump when the generator's output changes for the same settings
 PERSON_ID = 0  # one person per video
-_COCO_PAIRS = {"Pelvis": (11, 12), "Neck": (5, 6)}  # COCO-19 joints 17 / 18 from COCO-17 pairs
 
 
 @dataclass(frozen=True)
@@ -367,7 +367,7 @@ def _rendered_inputs(body, settings: SyntheticSettings, shot: Shot, occluder, ba
     features = mask_features(
         found.masks, found.keypoints, camera.width, settings.crop_size, settings.crop_scale
     )
-    return with_pelvis_neck(found.keypoints), features, found.world
+    return add_pelvis_neck_scored(found.keypoints), features, found.world
 
 
 def _person_boxes(shot: Shot, camera: CameraTrack) -> np.ndarray:
@@ -418,17 +418,7 @@ def _detect(noise: DetectionNoise, keypoints: np.ndarray, visible: np.ndarray, r
         visible[:, :17], rng.uniform(0.7, 0.98, found.shape), rng.uniform(0.15, 0.5, found.shape)
     )
     score = np.where(found, score, rng.uniform(0.0, 0.1, found.shape))
-    return with_pelvis_neck(np.concatenate([noisy, score[..., None]], axis=-1))
-
-
-def with_pelvis_neck(coco17: np.ndarray) -> np.ndarray:
-    """(T, 17, 3) COCO-17 x, y, score -> (T, 19, 3) with pelvis / neck (mean position, lower score)."""
-    out = np.zeros((len(coco17), 19, 3))
-    out[:, :17] = coco17
-    for j, (a, b) in enumerate(_COCO_PAIRS.values(), start=17):
-        out[:, j, :2] = (coco17[:, a, :2] + coco17[:, b, :2]) / 2
-        out[:, j, 2] = np.minimum(coco17[:, a, 2], coco17[:, b, 2])
-    return out
+    return add_pelvis_neck_scored(np.concatenate([noisy, score[..., None]], axis=-1))
 
 
 # ------------------------------------------------------------------------------------------------
