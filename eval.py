@@ -83,7 +83,9 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
     protocol = cfg.EVAL.PROTOCOL
     loader = B.build_test_loader(cfg, name, assets)
     start = time.perf_counter()
-    predictions = predict(model, loader, env.device, cfg.EVAL.PRECISION, cfg.EVAL.SHARE_FRAMES)
+    predictions = predict(
+        model, loader, env.device, cfg.EVAL.PRECISION, cfg.EVAL.SHARE_FRAMES, keep_float32=False
+    )
     seconds = time.perf_counter() - start
     check_predictions_finite(predictions, name)
     scoring = (cfg.MODEL.INPUT_JOINT_SET, assets.regressors["smpl24"], assets.regressors["h36m17"], protocol)

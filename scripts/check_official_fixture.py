@@ -144,15 +144,29 @@ def compare(fixture: dict, model: PMCE) -> list[tuple[str, float]]:
     return rows
 
 
+def to_device(fixture: dict, device: torch.device) -> dict:
+    """The fixture with its inputs and reference tensors on ``device`` (the weights load on the CPU)."""
+    moved = {}
+    for key, value in fixture.items():
+        if key in ("inputs", "outputs", "intermediates", "decoder_only"):
+            value = {k: v.to(device) if torch.is_tensor(v) else v for k, v in value.items()}
+        moved[key] = value
+    return moved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixture", type=Path)
     parser.add_argument("--tol", type=float, default=1e-5, help="max allowed absolute difference")
+    parser.add_argument("--device", default="cpu", help="run our model on this device (float32, no TF32)")
     args = parser.parse_args(argv)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # true float32 on GPUs
     try:
         fixture = load_fixture(args.fixture)
         with torch.no_grad():
-            rows = compare(fixture, build_from_fixture(fixture))
+            rows = compare(
+                to_device(fixture, torch.device(args.device)), build_from_fixture(fixture).to(args.device)
+            )
     except FixtureError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -29,13 +29,14 @@ def frames(n: int, seed: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
 
 def run_both(model, windows: torch.Tensor, batch: int, noise: float = 0.0):
     """Window-by-window and shared-frame outputs over all windows, ``batch`` windows a call."""
-    pose, feat = frames(int(windows.max()) + 1)
+    pose, feat = (t.to(windows.device) for t in frames(int(windows.max()) + 1))
     shared, ours, theirs = SharedFrames(model), [], []
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for b in range(0, len(windows), batch):
             rows = windows[b : b + batch]
-            pose2d = pose[rows] + noise * torch.randn(pose[rows].shape, generator=g)  # per-window noise
+            jitter = torch.randn(pose[rows].shape, generator=g).to(windows.device)
+            pose2d = pose[rows] + noise * jitter  # per-window noise
             theirs.append(model(pose2d, feat[rows]))
             ours.append(shared(pose2d, feat[rows], rows))
     return ours, theirs
@@ -50,11 +51,11 @@ def max_diff(ours, theirs) -> float:
     return max((flat(o) - flat(t)).abs().max().item() for o, t in zip(ours, theirs, strict=True))
 
 
-@pytest.mark.parametrize("batch", [1, 3, 64])
+@pytest.mark.parametrize("batch", [3, 64])  # 3: the cache carries frames over to the next batch
 @pytest.mark.parametrize("norm", ["screen", "root_scale"])
 def test_shared_frames_equal_window_by_window(batch, norm):
     model = build("MODEL.POSE_STREAM.INPUT_NORM", norm, "MODEL.IMAGE_STREAM.LAYERS", "2")
-    ours, theirs = run_both(model, video_windows((9, 2, 5)), batch)
+    ours, theirs = run_both(model, video_windows((7, 2, 4)), batch)
     assert all(isinstance(o, PMCEOutput) for o in ours)
     assert max_diff(ours, theirs) <= TOL
 
@@ -78,8 +79,8 @@ def test_frame_parts_are_computed_once_per_frame():
     calls = []
     original = model.frame_parts
     model.frame_parts = lambda pose, feat: calls.append(len(feat)) or original(pose, feat)
-    run_both(model, video_windows((20,)), batch=6)
-    assert sum(calls) == 20  # every frame once, though it is in 4 windows (and batches overlap)
+    run_both(model, video_windows((12,)), batch=5)
+    assert sum(calls) == 12  # every frame once, though it is in 4 windows (and batches overlap)
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])

@@ -37,12 +37,15 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def init_distributed(device_name: str) -> DistEnv:
-    """Join the process group when launched by torchrun (NCCL on GPU, Gloo on CPU)."""
+    """Join the process group when launched by torchrun (NCCL on GPU, Gloo on CPU; the environment
+    variable PMCE_DIST_BACKEND overrides, e.g. 'gloo' for several processes on one GPU, which NCCL
+    refuses)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = resolve_device(device_name, int(os.environ.get("LOCAL_RANK", "0")))
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        default = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=os.environ.get("PMCE_DIST_BACKEND", default))
     return DistEnv(rank=rank, world_size=world_size, device=device)
 
 

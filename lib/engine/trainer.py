@@ -36,7 +36,7 @@ class TrainSettings:
     checkpoint_every_iters: int = 0  # also refresh last.pth every N steps (0: at epoch ends only)
     stop_after_iters: int = 0  # stop (resumably) once this many steps are done in total (0: no limit)
     grad_clip: float = 0.0  # max gradient norm (0: no clipping)
-    amp: str = "none"  # 'none', 'bf16' or 'fp16' mixed precision (CUDA only)
+    amp: str = "none"  # 'none', 'bf16' (CUDA or CPU) or 'fp16' (CUDA only) mixed precision
     log_every: int = 20  # steps between logged training scalars
     select_metric: str = "MPJPE"  # validation metric (lower is better) that chooses best.pth
     max_nonfinite_steps: int = 3  # consecutive non-finite steps skipped (no update); one more stops the run
@@ -86,9 +86,10 @@ class Trainer:
         self.state = TrainState()
         self.nonfinite_in_a_row = 0  # consecutive skipped steps
         self.last_saved: str | None = None  # 'last.pth (step N)', for the divergence message
-        amp_on = settings.amp != "none" and device.type == "cuda"
+        # bf16 autocast also on CPU: ~1.7x faster steps with native bfloat16 (lib/models/precision.py)
+        amp_on = settings.amp == "bf16" or (settings.amp == "fp16" and device.type == "cuda")
         self.autocast = (
-            (lambda: torch.autocast("cuda", dtype=AMP_DTYPES[settings.amp])) if amp_on else nullcontext
+            (lambda: torch.autocast(device.type, dtype=AMP_DTYPES[settings.amp])) if amp_on else nullcontext
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_on and settings.amp == "fp16")
 
@@ -155,7 +156,9 @@ class Trainer:
         }
         with self.autocast():
             output = self.model(batch["pose2d"], batch["img_feat"])
-            terms = self.loss_fn(output, batch, self.state.epoch + 1)  # epochs are 1-based in the paper
+        # float32 losses: the outputs are float32, and the mesh -> joint regression in bf16 would round
+        # the coordinates by up to 2 mm
+        terms = self.loss_fn(output, batch, self.state.epoch + 1)  # epochs are 1-based in the paper
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         self.scaler.unscale_(self.optimizer)

@@ -41,17 +41,20 @@ def predict(
     device: torch.device,
     precision: str = "float32",
     share_frames: bool = True,
+    keep_float32: bool = True,
 ) -> dict:
     """Run ``model`` over ``loader`` in order; concatenate on the CPU the predictions, the targets and,
     per window, its target frame's video id, frame number, segment, camera id and valid flag (N,).
 
     ``precision``: 'float32', 'bfloat16' or 'auto' (lib/models/precision.py). ``share_frames``: the
     per-frame parts of the network once per frame of the loader's windows (lib/models/shared_frames.py;
-    the same outputs) where the loader's dataset says which frames each window reads."""
+    the same outputs) where the loader's dataset says which frames each window reads. ``keep_float32``
+    False: a bfloat16 run frees the float32 weights instead of restoring them (a model that is not
+    trained or run in float32 afterwards: evaluation)."""
     model = unwrap(model).eval()  # the bare network: no gradients to synchronise
     run = batch_runner(model, loader, device, share_frames)
     parts: dict[str, list] = {"video": [], **{key: [] for key in META_KEYS}}
-    with reduced_precision(model, inference_dtype(precision, device)):
+    with reduced_precision(model, inference_dtype(precision, device), restore=keep_float32):
         for batch in loader:
             preds = prediction_dict(run(batch))
             for key, value in [*preds.items(), *((k, batch[k]) for k in TARGET_KEYS if k in batch)]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lib.models.layers import Attention, CrossAttention, DropPath, Mlp
+from lib.models.layers import Attention, CrossAttention, DropPath, Mlp, in_float32
 
 INTERACTIONS = ("both", "pose_to_mesh", "mesh_to_pose", "none")
 
@@ -67,7 +67,7 @@ class CoevoBlock(nn.Module):
     """
 
     # Layers that read or write coordinates: float32 under bfloat16 inference (lib/models/precision.py).
-    FLOAT32_LAYERS = ("joint_proj", "vertx_proj", "proj_joint_feat2coor", "proj_vertx_feat2coor")
+    float32_layers = ("joint_proj", "vertx_proj", "proj_joint_feat2coor", "proj_vertx_feat2coor")
 
     def __init__(
         self,
@@ -124,8 +124,8 @@ class CoevoBlock(nn.Module):
         ``need_joints`` False skips the joint branch (returns None for the joints): the vertices never
         read its output, so a caller that discards the refined joints gets the same vertices for less.
         """
-        jf = self.joint_proj(joints) + self.joint_pos_embed  # (B, J, Cj)
-        vf = self.vertx_proj(vertices) + self.vertx_pos_embed  # (B, V, Cv)
+        jf = in_float32(self.joint_proj, joints) + self.joint_pos_embed  # (B, J, Cj)
+        vf = in_float32(self.vertx_proj, vertices) + self.vertx_pos_embed  # (B, V, Cv)
         # Both cross-attentions read the same pre-update features.
         new_jf, new_vf = jf, vf
         if self.joint_CA_FFN is not None and need_joints:
@@ -134,7 +134,7 @@ class CoevoBlock(nn.Module):
         if self.vertx_CA_FFN is not None:
             keys = self.proj_j2v_dim(jf) + self.j2v_K_embed
             new_vf = self.vertx_CA_FFN(vf + self.v_Q_embed, keys, jf, cond)
-        vertices = self.proj_vertx_feat2coor(self.vertx_SA_FFN(new_vf, cond)) + vertices
+        vertices = in_float32(self.proj_vertx_feat2coor, self.vertx_SA_FFN(new_vf, cond)) + vertices
         if not need_joints:
             return None, vertices
-        return self.proj_joint_feat2coor(self.joint_SA_FFN(new_jf, cond)) + joints, vertices
+        return in_float32(self.proj_joint_feat2coor, self.joint_SA_FFN(new_jf, cond)) + joints, vertices

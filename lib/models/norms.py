@@ -37,9 +37,10 @@ class OfficialAdaLN(Modulation):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.gamma_beta(cond)
-        mean = x.mean(-1, keepdim=True)
-        std = x.std(-1, keepdim=True)
-        return gamma * (x - mean) / (std + self.eps) + beta
+        centred = x - x.mean(-1, keepdim=True)
+        # not x.std(-1): its reduction kernel is ~20x slower on CPU than these passes for 64 channels
+        std = (centred.square().sum(-1, keepdim=True) / (x.shape[-1] - 1)).sqrt()
+        return gamma * centred / (std + self.eps) + beta
 
 
 class AdaLN(Modulation):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lib.models.layers import TransformerBlock
+from lib.models.layers import TransformerBlock, in_float32
 
 # The official regression head is trained in millimetres; scaling its output keeps official
 # checkpoints usable while everything downstream works in metres.
@@ -40,7 +40,7 @@ class PoseStream(nn.Module):
     """
 
     # Layers that read or write coordinates: float32 under bfloat16 inference (lib/models/precision.py).
-    FLOAT32_LAYERS = ("joint_embed", "regression", "fusion")
+    float32_layers = ("joint_embed", "regression", "fusion")
 
     def __init__(
         self,
@@ -148,8 +148,8 @@ class PoseStream(nn.Module):
                 x = x + self.temporal_pos_embed
             x = self.norm_t(temporal(x))
             x = x.view(b, j, t, -1).transpose(1, 2).reshape(b * t, j, -1)  # (B*T, J, C)
-        per_frame = self.regression(x.view(b, t, j, -1))  # (B, T, J, 3)
-        return self.fusion(per_frame).view(b, j, 3) * self.output_scale
+        per_frame = in_float32(self.regression, x.view(b, t, j, -1))  # (B, T, J, 3)
+        return in_float32(self.fusion, per_frame).view(b, j, 3) * self.output_scale
 
     def _embed(self, pose2d: torch.Tensor, img_tokens: torch.Tensor | None) -> torch.Tensor:
         """pose2d: (B, T, J, 2), img_tokens: (B, T, C) or None -> joint tokens (B*T, J, C)."""
@@ -157,7 +157,7 @@ class PoseStream(nn.Module):
         if self.input_norm != "screen":
             anchor = t // 2 if self.input_norm == "window_root_scale" else None
             pose2d = root_scale_normalize(pose2d, self.root_index, anchor)
-        x = self.joint_embed(pose2d.reshape(b * t, j, 2))  # (B*T, J, C)
+        x = in_float32(self.joint_embed, pose2d.reshape(b * t, j, 2))  # (B*T, J, C)
         if img_tokens is not None:
             x = x + img_tokens.reshape(b * t, 1, -1)
         return x + self.spatial_pos_embed

@@ -1,19 +1,21 @@
-"""bfloat16 inference: the weights of the bulk layers cast once, the coordinate layers kept in float32.
+"""bfloat16 inference: the weights of the bulk layers cast once, the sensitive layers kept in float32.
 
 A plain ``torch.autocast`` around the forward is slower than float32 at batch 32 on CPU: it casts every
-weight again at each call, runs the GRU's recurrent GEMMs through per-step casts, and sends the upsampler
-down a batched-GEMM path. Here instead:
+weight again at each call, runs the GRU's recurrent GEMMs through per-step casts, sends the upsampler down
+a batched-GEMM path and the attention through bfloat16 kernels that are slower than float32 ones. Here:
 
 * every ``nn.Linear`` / ``nn.GRU`` is cast to bfloat16 once, on entry (and back on exit), except the layers
-  a module lists in ``FLOAT32_LAYERS``: those whose input or output is a coordinate (joint / vertex
-  embeddings, coordinate heads, the upsampler, the pose fusion), where bfloat16's 8-bit mantissa would be
-  millimetres of error; they are a small share of the work;
-* each layer computes in its weight's dtype (a forward pre-hook casts its input), so GEMMs and the
-  attention kernels run in bfloat16 with float32 accumulation, while the residual streams, norms, the
-  GRU's gate arithmetic and hidden state (lib/models/gru.py) stay float32 (bfloat16 + float32 promotes).
+  a module lists in ``float32_layers``: the coordinate layers (joint / vertex embeddings, coordinate
+  heads, the pose fusion, the upsampler: bfloat16's 8-bit mantissa is millimetres on metres) and the
+  co-evolution blocks (lib/models/decoder.py says why);
+* each layer computes in its weight's dtype (a forward pre-hook casts its input), so the pose stream's
+  GEMMs, the GRU's and the vertex-residual heads run in bfloat16 with float32 accumulation, while the
+  residual streams, norms, attention (lib/models/layers.py) and the GRU's gate arithmetic and hidden
+  state (lib/models/gru.py) stay float32 (bfloat16 + float32 promotes to float32).
 
-CPU: profitable with native bfloat16 dot products (AVX512-BF16 or AMX); elsewhere oneDNN emulates them and
-float32 is faster. GPU: any card with native bfloat16 (Ampere and later).
+CPU: profitable with native bfloat16 dot products (AVX512-BF16 or AMX), where a bfloat16 GEMM runs ~2x
+as fast as float32; elsewhere oneDNN emulates them and float32 is faster. GPU: any card with native
+bfloat16 (Ampere and later).
 """
 
 from __future__ import annotations
@@ -50,12 +52,12 @@ def inference_dtype(precision: str, device: torch.device | str) -> torch.dtype:
     return torch.bfloat16 if precision == "bfloat16" else torch.float32
 
 
-def float32_layers(model: nn.Module) -> set[nn.Module]:
-    """The layers that stay float32: every module's ``FLOAT32_LAYERS`` attribute names (with all their
-    sub-layers)."""
+def kept_float32(model: nn.Module) -> set[nn.Module]:
+    """The layers that stay float32: those every module names in its ``float32_layers`` attribute, with
+    all their sub-layers."""
     keep: set[nn.Module] = set()
     for module in model.modules():
-        for name in getattr(module, "FLOAT32_LAYERS", ()):
+        for name in getattr(module, "float32_layers", ()):
             layer = getattr(module, name, None)
             if isinstance(layer, nn.Module):
                 keep.update(layer.modules())
@@ -63,13 +65,17 @@ def float32_layers(model: nn.Module) -> set[nn.Module]:
 
 
 @contextmanager
-def reduced_precision(model: nn.Module, dtype: torch.dtype) -> Iterator[nn.Module]:
-    """Run ``model`` inside the block with its bulk layers' parameters in ``dtype`` (cast once, restored
-    on exit, also after an error). float32 leaves the model untouched."""
+def reduced_precision(model: nn.Module, dtype: torch.dtype, restore: bool = True) -> Iterator[nn.Module]:
+    """Run ``model`` inside the block with its bulk layers' parameters in ``dtype``, cast once on entry.
+
+    ``restore``: the float32 parameters come back on exit (also after an error). False frees them on
+    entry instead (the bulk layers' memory shrinks from 4 to 2 bytes a weight rather than growing to 6),
+    for a model used only in the block (evaluation, the demo): it keeps ``dtype`` weights afterwards and
+    can only run in a later ``reduced_precision`` block. float32 leaves the model untouched."""
     if dtype == torch.float32:
         yield model
         return
-    keep = float32_layers(model)
+    keep = kept_float32(model)
     saved: list[tuple[nn.Parameter, torch.Tensor]] = []
     hooks = []
     try:
@@ -77,7 +83,8 @@ def reduced_precision(model: nn.Module, dtype: torch.dtype) -> Iterator[nn.Modul
             for module in model.modules():
                 if isinstance(module, _BULK_TYPES) and module not in keep:
                     for param in module.parameters(recurse=False):
-                        saved.append((param, param.data))
+                        if restore:
+                            saved.append((param, param.data))
                         param.data = param.data.to(dtype)
         for module in model.modules():
             if isinstance(module, _COMPUTE_TYPES):
