@@ -26,7 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         _fsync(tmp, os.O_RDONLY)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates owner-only files
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates owner-only files
         os.replace(tmp, path)
         _fsync(path.parent, os.O_RDONLY)
     except BaseException:
@@ -55,7 +55,7 @@ def _fsync(path: str | os.PathLike, flags: int) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.io import atomic_path
+from lib.io import atomic_path, current_umask
 
 # glTF constants
 _FLOAT, _UINT32, _UINT16, _UINT8 = 5126, 5125, 5123, 5121
@@ -47,6 +47,7 @@ def staged_dir(out_dir: str | Path) -> Iterator[Path]:
     old = stage.with_name(stage.name.replace(".staging.", ".replaced."))
     try:
         yield stage
+        os.chmod(stage, 0o777 & ~current_umask())  # mkdtemp makes it owner-only: an ordinary folder
         if out_dir.exists():
             os.replace(out_dir, old)
         os.replace(stage, out_dir)
