@@ -171,7 +171,7 @@ def body_fitter(body, iters: int, smooth_sigma: float):
     from lib.body.fit import fit_smpl
     from lib.body.rotations import matrix_to_axis_angle, rodrigues, smooth_rotations
     from lib.demo.camera import smooth
-    from lib.demo.pipeline import BodyFit
+    from lib.demo.records import BodyFit
 
     def fit(vertices: np.ndarray) -> BodyFit:
         threads = torch.get_num_threads()

@@ -21,6 +21,7 @@ from lib.demo.errors import DemoError
 from lib.demo.export import MeshAnimation, save_glb, save_npz, save_obj, staged_dir
 from lib.demo.inference import TrackInput, TrackPrediction, predict_tracks, select_tracks
 from lib.demo.keypoints import track_keypoints
+from lib.demo.records import BodyFit, TrackResult
 from lib.demo.stats import format_summary, summarize
 from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
@@ -33,18 +34,6 @@ from lib.people.types import PeopleBackend, Track
 FeatureFn = Callable[[Sequence[Track], FrameSource], Sequence[np.ndarray]]
 # draw(frame_index, frame, people in that frame) -> the overlay frame
 DrawFn = Callable[[int, np.ndarray, list["PersonFrame"]], np.ndarray]
-
-
-@dataclass(frozen=True)
-class BodyFit:
-    """Body-model parameters of one track (N frames) and the body they give, as the demo shows it."""
-
-    pose: np.ndarray  # (N, 72) axis-angle, global orientation in camera axes; filtered over time
-    betas: np.ndarray  # (10,) one shape for the whole track
-    transl: np.ndarray  # (N, 3) metres, relative to the root; add cam_t for the camera frame
-    vertices: np.ndarray  # (N, V, 3) the body of these parameters (root-relative, like the prediction)
-    joints: np.ndarray  # (N, J, 3) its joints, in the prediction's joint set
-    vertex_error_m: np.ndarray  # (N,) mean distance of ``vertices`` to the network's vertices
 
 
 # fit(vertices (N, V, 3)) -> the track's body fit
@@ -82,23 +71,6 @@ class PersonFrame:
     box: np.ndarray  # (4,) x1, y1, x2, y2
     focal: float
     center: np.ndarray  # (2,)
-
-
-@dataclass
-class TrackResult:
-    """Everything the demo found for one person."""
-
-    track: Track
-    prediction: TrackPrediction
-    camera: CameraFit
-    fit: BodyFit | None = None
-
-    def shown(self, show: str) -> tuple[np.ndarray, np.ndarray]:
-        """(N, V, 3) vertices and (N, J, 3) joints that are shown: the fitted body or the raw network
-        output (root-relative; add ``camera.translation``)."""
-        if show == "fitted" and self.fit is not None:
-            return self.fit.vertices, self.fit.joints
-        return self.prediction.vertices, self.prediction.joints
 
 
 @dataclass

@@ -9,16 +9,13 @@ body is, side by side with BlazePose's own world landmarks on the same frames (w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lib.demo.camera import project
+from lib.demo.records import TrackResult
 from lib.eval.consistency import acceleration_mm, bone_length_std_mm
 from lib.people.blazepose import BLAZEPOSE_TO_COCO17
-
-if TYPE_CHECKING:
-    from lib.demo.pipeline import TrackResult
 
 MIN_KEYPOINT_CONF = 0.5
 
