@@ -161,6 +161,7 @@ def people_backend(cfg):
         onnx_pose=d.ONNX_POSE,
         min_score=d.MIN_SCORE,
         mask_max_side=d.MASK_MAX_SIDE if d.FEATURES == "silhouette" else 0,
+        threads=d.PEOPLE_THREADS,
     )
 
 

@@ -22,9 +22,11 @@ def build_backend(
     onnx_pose: str = "",
     min_score: float = 0.5,
     mask_max_side: int = 0,
+    threads: int = 1,
 ) -> PeopleBackend:
     """The backend called ``name`` (one of :data:`BACKENDS`); errors are PeopleErrors.
-    ``mask_max_side`` > 0 asks for person masks (only blazepose gives them)."""
+    ``mask_max_side`` > 0 asks for person masks (only blazepose gives them); ``threads``: LiteRT threads of
+    each BlazePose model."""
     if name == "blazepose":
         from lib.people.blazepose_backend import BlazePoseBackend
 
@@ -34,6 +36,7 @@ def build_backend(
             detect_every=detect_every,
             mask_max_side=mask_max_side,
             reacquire_frames=reacquire_frames,
+            threads=threads,
         )
     if name == "file":
         from lib.people.detection_file import DetectionFileBackend
