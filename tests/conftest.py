@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from yacs.config import CfgNode
 
 from lib.body.generated.make import GeneratedBody, generate_body, write_body
@@ -73,3 +74,13 @@ def tiny_synthetic_data(
         log=lambda _: None,
     )  # fmt: skip
     return out, manifest
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread (the batched solves of the SMPL fit and the rig exports are 3-4x
+    faster than on two OpenMP threads of a busy 2-core CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -35,13 +35,8 @@ def random_track(body, n: int = 24, seed: int = 0) -> tuple[torch.Tensor, torch.
     return vertices, betas
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on the busy shared CPU extra OpenMP threads mostly wait (see lib.body.fit)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One torch thread: on a busy 2-core CPU extra OpenMP threads mostly wait (see lib.body.fit).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -85,12 +85,8 @@ class Case:
     joints: np.ndarray  # (N, 24, 3) SMPL's posed kinematic joints
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One torch thread: on a busy 2-core CPU extra OpenMP threads mostly wait (see lib.body.fit).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
