@@ -12,12 +12,14 @@ PIP_INSTALL := -m pip install -qq --no-compile --disable-pip-version-check
 COMPILE = -m compileall -qq -j 0 $(1)/lib || true
 FIXTURE ?= ../shared/reference/pmce_forward_seed0.pt
 SAMPLE_VIDEO ?= data/demo/sports2d_demo.mp4
-DEMO_CHECKPOINT ?= output/synthetic_mesh/latest/best.pth
+# The demo runs the demo model (make demo-model) when it exists, else the model make run trained.
+DEMO_MODEL := output/demo_mesh/latest/best.pth
+DEMO_CHECKPOINT ?= $(if $(wildcard $(DEMO_MODEL)),$(DEMO_MODEL),output/synthetic_mesh/latest/best.pth)
 # The synthetic test split with its rendered-and-detected twin and the real-motion split (eval.py overrides)
 TEST_SPLITS := DATA.TEST_LIST "['synthetic', 'synthetic_rendered', 'real_motion']" \
 	DATA.DETECTORS "['synthetic_rendered=vitpose', 'real_motion=vitpose']"
 
-.PHONY: venv assets demo run run-realvideo ablation-imgfeat test test-fast test-blender lint format bench check-fixture body data
+.PHONY: venv assets demo demo-model run ablation-imgfeat test test-fast test-blender lint format bench check-fixture body data
 
 venv: $(STAMP)
 
@@ -35,7 +37,8 @@ assets: venv
 	$(PY) scripts/fetch_mocap.py
 
 ## run: the main job on the embedded default, CPU only: generated body + synthetic videos, stage 1,
-## stage 2, evaluation on the synthetic test split (with the mean-target baseline for reference)
+## stage 2, evaluation on the synthetic test split: the network, the SMPL body fitted to it as the demo
+## shows it, and the mean-target baseline for reference
 run: venv
 	@start=$$(date +%s); set -e; \
 	$(PY) scripts/make_synthetic_body.py; \
@@ -43,21 +46,24 @@ run: venv
 	$(PY) train.py --cfg configs/synthetic_pose.yaml $(RUN_OPTS); \
 	$(PY) train.py --cfg configs/synthetic_mesh.yaml $(RUN_OPTS); \
 	$(PY) eval.py --cfg configs/synthetic_mesh.yaml --checkpoint output/synthetic_mesh/latest/best.pth \
-		EVAL.MEAN_BASELINE True $(RUN_OPTS); \
+		EVAL.MEAN_BASELINE True EVAL.FIT_BODY True $(RUN_OPTS); \
 	echo "make run finished in $$(( $$(date +%s) - start )) s"
 
-## run-realvideo: the real-video recipe (docs/experiments.md): BlazePose-fitted noise, acrobatic motions,
-## consecutive-window groups with the acceleration loss; evaluated on its synthetic test split and on the
-## default rendered-and-detected and real-motion splits (shared by all models), beside BlazePose
-run-realvideo: assets
-	$(PY) scripts/make_synthetic_body.py
-	$(PY) scripts/make_synthetic_data.py --cfg configs/synthetic_mesh_realvideo.yaml
-	$(PY) scripts/make_synthetic_data.py --cfg configs/synthetic_mesh.yaml --dataset synthetic_rendered
-	$(PY) scripts/make_synthetic_data.py --cfg configs/synthetic_mesh.yaml --dataset real_motion
-	$(PY) train.py --cfg configs/synthetic_pose_realvideo.yaml $(RUN_OPTS)
-	$(PY) train.py --cfg configs/synthetic_mesh_realvideo.yaml $(RUN_OPTS)
-	$(PY) eval.py --cfg configs/synthetic_mesh_realvideo.yaml \
-		--checkpoint output/synthetic_mesh_realvideo/latest/best.pth $(TEST_SPLITS) $(RUN_OPTS)
+## demo-model: the model the demo uses when it exists (<= 2 h on 2 CPU cores; docs/experiments.md): BlazePose-
+## fitted noise, acrobatic and free-limb motion, 2.5x the videos, 4-5x the training; evaluated (network and
+## fitted SMPL body) on its synthetic test split and on the rendered-and-detected and real-motion splits
+## shared by all models, beside BlazePose's own world landmarks
+demo-model: assets
+	@start=$$(date +%s); set -e; \
+	$(PY) scripts/make_synthetic_body.py; \
+	$(PY) scripts/make_synthetic_data.py --cfg configs/demo_mesh.yaml; \
+	$(PY) scripts/make_synthetic_data.py --cfg configs/synthetic_mesh.yaml --dataset synthetic_rendered; \
+	$(PY) scripts/make_synthetic_data.py --cfg configs/synthetic_mesh.yaml --dataset real_motion; \
+	$(PY) train.py --cfg configs/demo_pose.yaml $(RUN_OPTS); \
+	$(PY) train.py --cfg configs/demo_mesh.yaml $(RUN_OPTS); \
+	$(PY) eval.py --cfg configs/demo_mesh.yaml --checkpoint $(DEMO_MODEL) $(TEST_SPLITS) EVAL.FIT_BODY True \
+		$(RUN_OPTS); \
+	echo "make demo-model finished in $$(( $$(date +%s) - start )) s"
 
 ## ablation-imgfeat: paper Table 4 on synthetic data (run after make run): both stages without image
 ## features, then both stages with features that carry an emulated shape estimate (own dataset)
@@ -72,7 +78,8 @@ ablation-imgfeat: venv
 	$(PY) eval.py --cfg configs/synthetic_mesh_shape_code.yaml \
 		--checkpoint output/synthetic_mesh_shape_code/latest/best.pth $(RUN_OPTS)
 
-## demo: the demo on the sample video (fetched from the sports2d wheel) with the model make run trained;
+## demo: the demo on the sample video (fetched from the sports2d wheel) with the demo model when it exists,
+## else the model make run trained;
 ## outputs in output/demo/ (DEMO_OPTS adds KEY VALUE overrides, DEMO_CHECKPOINT another model)
 demo: assets
 	@test -f $(DEMO_CHECKPOINT) || { echo "error: no trained model at $(DEMO_CHECKPOINT): run 'make run' first" \

@@ -23,12 +23,14 @@ import torch
 
 from lib.cli import UserError, make_parser, run_main
 from lib.config import check_model_config, get_cfg, get_cfg_from_text, target_index
+from lib.device import resolve_device
 from lib.engine import build as B
-from lib.engine.distributed import resolve_device
+from lib.engine.run_dir import check_writable_dir, reporting_disk_full
 from lib.models.build import build_model
 from lib.models.weights import extract_state_dict, load_weights, read_checkpoint
 
 REGRESSED_JOINT_SETS = ("h36m17", "smpl24")
+DEMO_DISK_ADVICE = "nothing was kept (--out is as it was): free space there or pass another --out, then rerun"
 # What a demo run writes into its output folder (anything else there makes the run refuse the folder).
 DEMO_OUTPUT = re.compile(r"track_\d{3}\.(npz|glb|bvh)|animation\.glb|overlay\.mp4|summary\.json|meshes")
 
@@ -49,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"the demo needs a mesh-stage model; the config has STAGE {cfg.STAGE!r}")
     out_dir = Path(args.out) if args.out else Path(cfg.OUTPUT_DIR) / "demo" / Path(args.video).stem
     check_output_dir(out_dir)
-    result = run(cfg, checkpoint, weights, args.video, out_dir)
+    print(f"model: {checkpoint} (experiment {cfg.EXPERIMENT})")
+    with reporting_disk_full(out_dir, DEMO_DISK_ADVICE):
+        result = run(cfg, checkpoint, weights, args.video, out_dir)
     for path in result.files:
         if path.parent == out_dir:
             print(f"wrote {path}")
@@ -135,6 +139,7 @@ def check_output_dir(out_dir: Path) -> None:
     """The output folder is replaced as a whole by each run: refuse one that holds anything else."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; pass a folder (it is created if missing)")
+    check_writable_dir(out_dir.parent, f"--out {out_dir}")  # the run is staged next to it, then moved
     if out_dir.is_dir():
         foreign = [p.name for p in out_dir.iterdir() if not DEMO_OUTPUT.fullmatch(p.name)]
         if foreign:
@@ -169,30 +174,19 @@ def body_fitter(body, iters: int, smooth_sigma: float):
     """fit(vertices (N, V, 3)) -> the track's BodyFit (neutral body): SMPL pose and one shape fitted to
     the network's meshes, the joint rotations and the translation filtered over time (``smooth_sigma``
     frames), and the body and joints of the filtered parameters."""
-    from lib.body.fit import fit_smpl
-    from lib.body.rotations import matrix_to_axis_angle, rodrigues, smooth_rotations
-    from lib.demo.camera import smooth
+    from lib.body.fit import fit_smpl_smoothed
     from lib.demo.records import BodyFit
 
     def fit(vertices: np.ndarray) -> BodyFit:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # its small batched solves: 3-4x faster than with 2 busy OpenMP threads
         try:
-            return fit_one(vertices)
+            smpl = fit_smpl_smoothed(body, vertices, iters, smooth_sigma)
+            with torch.no_grad():
+                joints = body.joints(torch.from_numpy(smpl.vertices), "coco19").numpy()
         finally:
             torch.set_num_threads(threads)
-
-    def fit_one(vertices: np.ndarray) -> BodyFit:
-        raw = fit_smpl(body, torch.from_numpy(vertices), iters=iters)
-        rotations = smooth_rotations(rodrigues(torch.from_numpy(raw.pose).view(-1, 24, 3)), smooth_sigma)
-        pose = matrix_to_axis_angle(rotations).flatten(1)
-        transl = torch.from_numpy(smooth(raw.transl, np.ones(len(pose)), smooth_sigma)).float()
-        betas = torch.from_numpy(raw.betas)[None].expand(len(pose), -1)
-        with torch.no_grad():
-            shown = body.vertices(pose, betas, transl, "neutral")
-            joints = body.joints(shown, "coco19")
-        error = (shown - torch.from_numpy(vertices)).norm(dim=-1).mean(dim=1)
-        return BodyFit(pose.numpy(), raw.betas, transl.numpy(), shown.numpy(), joints.numpy(), error.numpy())
+        return BodyFit(smpl.pose, smpl.betas, smpl.transl, smpl.vertices, joints, smpl.vertex_error_m)
 
     return fit
 

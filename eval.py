@@ -23,17 +23,20 @@ from collections.abc import Sequence
 import torch
 
 from lib.cli import UserError, make_parser, run_main
-from lib.config import check_model_config, get_cfg
+from lib.config import ConfigError, check_model_config, get_cfg
 from lib.data.build import dataset_root
+from lib.device import resolve_device
 from lib.engine import build as B
-from lib.engine.distributed import DistEnv, resolve_device
-from lib.engine.run_dir import create_run_dir
+from lib.engine.distributed import DistEnv
+from lib.engine.run_dir import check_output_dir, experiment_dir, reporting_disk_full, staged_run_dir
 from lib.engine.trainer import weights_finite
-from lib.engine.validate import nonfinite_frames, predict, score, select_frames
+from lib.engine.validate import nonfinite_frames, predict, select_frames
+from lib.eval.body_fit import fit_videos
 from lib.eval.detector_baseline import load_world_landmarks, world_landmark_baseline
-from lib.eval.predictions import prediction_record, save_predictions, scored_rows
+from lib.eval.predictions import save_predictions, scored_rows
 from lib.eval.protocols import regress
 from lib.eval.report import METRIC_ORDER, EvalReport
+from lib.eval.scorer import Scorer
 from lib.eval.selection import camera_figures, selection_note
 from lib.io import write_text_atomic
 from lib.models.build import build_model
@@ -49,24 +52,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = args.checkpoint or cfg.EVAL.CHECKPOINT
     if not checkpoint:
         raise UserError("no checkpoint to evaluate: pass --checkpoint PATH or set EVAL.CHECKPOINT")
+    if not cfg.DATA.TEST_LIST:
+        raise ConfigError("DATA.TEST_LIST is empty: name the datasets to evaluate, e.g. [synthetic]")
+    check_output_dir(cfg, group="eval")  # before any data is loaded
     env = DistEnv(rank=0, world_size=1, device=resolve_device(cfg.DEVICE))
     assets = B.build_body_assets(cfg)
+    scorer = B.build_scorer(cfg, assets)
     model = load_checked_model(cfg, checkpoint, assets).to(env.device).eval()
-    run_dir = report = None
     results = {}
-    for name in cfg.DATA.TEST_LIST:
-        results[name], record = evaluate_dataset(cfg, name, model, assets, env)
-        if run_dir is None:  # made once something is scored: a failed evaluation leaves no folder
-            run_dir = create_run_dir(cfg, group="eval")
-            report = EvalReport(run_dir, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
-        save_predictions(run_dir / f"predictions_{name}.npz", record, vertices=cfg.EVAL.SAVE_VERTICES)
-        report.add(name, results[name], record)
-    summary = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}
-    write_text_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2))
-    report.write()
+    # The results folder appears, with eval/latest moved onto it, only once every dataset is scored and
+    # written: a failure at any dataset leaves neither a folder nor partial files.
+    with (
+        reporting_disk_full(experiment_dir(cfg, "eval"), EVAL_DISK_ADVICE),
+        staged_run_dir(cfg, group="eval") as run,
+    ):
+        report = EvalReport(run.path, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
+        for name in cfg.DATA.TEST_LIST:
+            results[name], record = evaluate_dataset(cfg, name, model, assets, scorer, env)
+            save_predictions(run.path / f"predictions_{name}.npz", record, vertices=cfg.EVAL.SAVE_VERTICES)
+            report.add(name, results[name], record)
+        summary = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}
+        write_text_atomic(run.path / "metrics.json", json.dumps(summary, indent=2))
+        report.write()
     print(format_table(summary))
-    print(f"wrote {run_dir}: metrics.json, report.md, per_sequence.csv, predictions_*.npz, plots/")
+    print(f"wrote {run.path}: metrics.json, report.md, per_sequence.csv, predictions_*.npz, plots/")
     return 0
+
+
+EVAL_DISK_ADVICE = "nothing was kept: free space there or choose another OUTPUT_DIR, then evaluate again"
 
 
 def load_checked_model(cfg, checkpoint: str, assets: B.BodyAssets) -> torch.nn.Module:
@@ -78,7 +91,9 @@ def load_checked_model(cfg, checkpoint: str, assets: B.BodyAssets) -> torch.nn.M
     return model
 
 
-def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) -> tuple[dict, dict]:
+def evaluate_dataset(
+    cfg, name: str, model, assets: B.BodyAssets, scorer: Scorer, env: DistEnv
+) -> tuple[dict, dict]:
     """metrics.json's entry of one dataset, and its predictions record."""
     protocol = cfg.EVAL.PROTOCOL
     loader = B.build_test_loader(cfg, name, assets)
@@ -88,8 +103,7 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
     )
     seconds = time.perf_counter() - start
     check_predictions_finite(predictions, name)
-    scoring = (cfg.MODEL.INPUT_JOINT_SET, assets.regressors["smpl24"], assets.regressors["h36m17"], protocol)
-    record = prediction_record(predictions, *scoring, name)
+    record = scorer.record(predictions, name)
     scored = scored_rows(record)
     result = {
         "selection": selection_note(name, protocol),
@@ -97,23 +111,35 @@ def evaluate_dataset(cfg, name: str, model, assets: B.BodyAssets, env: DistEnv) 
         "frames_predicted": len(predictions["video"]),
         "frames_per_s": len(predictions["video"]) / seconds,
         "precision": str(inference_dtype(cfg.EVAL.PRECISION, env.device)).removeprefix("torch."),
-        "metrics": score(predictions, *scoring, name),
+        "metrics": scorer.score(predictions, name),
     }
     for key, camera in camera_figures(name, protocol).items():
         subset = select_frames(predictions, predictions["camera_id"] == camera)
         frames = int((record["camera_id"][scored] == camera).sum())
-        result[key] = {"frames": frames, "metrics": score(subset, *scoring, name)}
+        result[key] = {"frames": frames, "metrics": scorer.score(subset, name)}
     world = load_world_landmarks(dataset_root(cfg, name))
     if world is not None and "pred_mesh" in predictions:
-        coco = assets.regressors["coco17"]
-        pred, gt = (regress(coco, predictions[k]).numpy() for k in ("pred_mesh", "mesh"))
-        frames = predictions["frame"].numpy()
-        result["blazepose_world"] = world_landmark_baseline(predictions["video"], frames, pred, gt, world)
+        result["blazepose_world"] = world_baseline(predictions, assets, world)
+    if cfg.EVAL.FIT_BODY and "pred_mesh" in predictions:
+        d = cfg.DEMO
+        fitted = fit_videos(predictions["video"], predictions["frame"].numpy(), predictions["pred_mesh"],
+                            assets.body_model, d.SMPL_FIT_ITERS, d.POSE_SMOOTH_SIGMA)  # fmt: skip
+        fitted = {**predictions, "pred_mesh": fitted}
+        result["fitted_body"] = {"frames": len(scored), "metrics": scorer.score(fitted, name)}
+        if world is not None:
+            result["fitted_body"]["blazepose_world"] = world_baseline(fitted, assets, world)
     if cfg.EVAL.MEAN_BASELINE:
         means = mean_training_targets(cfg, name, assets, env)
         trivial = {**predictions, **{key: mean.expand_as(predictions[key]) for key, mean in means.items()}}
-        result["mean_baseline"] = score(trivial, *scoring, name)
+        result["mean_baseline"] = scorer.score(trivial, name)
     return result, record
+
+
+def world_baseline(predictions: dict, assets: B.BodyAssets, world: dict) -> dict:
+    """The predicted meshes and BlazePose's world landmarks scored on the same frames (COCO-17 joints)."""
+    coco = assets.regressors["coco17"]
+    pred, gt = (regress(coco, predictions[k]).numpy() for k in ("pred_mesh", "mesh"))
+    return world_landmark_baseline(predictions["video"], predictions["frame"].numpy(), pred, gt, world)
 
 
 def check_predictions_finite(predictions: dict, name: str) -> None:
@@ -141,7 +167,7 @@ def mean_training_targets(cfg, name: str, assets: B.BodyAssets, env: DistEnv) ->
     return {key: (total / count)[None] for key, total in sums.items()}
 
 
-def format_world_baseline(name: str, scores: dict) -> str:
+def format_world_baseline(name: str, scores: dict, label: str = "PMCE", width: int = 14) -> str:
     """PMCE vs BlazePose's world landmarks on the frames BlazePose found (and the ground truth's own)."""
     sources = [scores[k] for k in ("model", "blazepose_world", "ground_truth")]
 
@@ -149,7 +175,7 @@ def format_world_baseline(name: str, scores: dict) -> str:
         return " / ".join(f"{s[key]:.1f}" for s in sources[:count])
 
     return (
-        f"{name:<14}vs BlazePose world landmarks, {scores['frames']} frames (PMCE / BlazePose / truth): "
+        f"{name:<{width}}vs BlazePose world landmarks, {scores['frames']} frames ({label} / BlazePose / truth): "
         f"limb PA-MPJPE {row('limb_pa_mpjpe', 2)}, bone-length std {row('bone_length_std', 3)}, "
         f"acceleration {row('acceleration', 3)}"
     )
@@ -157,21 +183,25 @@ def format_world_baseline(name: str, scores: dict) -> str:
 
 def format_table(report: dict) -> str:
     lines = [f"protocol: {report['protocol']}    checkpoint: {report['checkpoint']}"]
+    width = max([14, *(len(name) + 2 for name in report["results"])])  # the dataset column
     header = (
-        f"{'dataset':<14}{'predictor':<16}" + "".join(f"{m:>10}" for m in METRIC_ORDER) + f"{'frames':>9}"
+        f"{'dataset':<{width}}{'predictor':<16}" + "".join(f"{m:>10}" for m in METRIC_ORDER) + f"{'frames':>9}"
     )
     lines += [header, "-" * len(header)]
     for name, result in report["results"].items():
         rows = [("PMCE", result["metrics"], result["frames"])]
         rows += [(f"PMCE, {key.replace('_', ' ')}", result[key]["metrics"], result[key]["frames"])
                  for key in camera_figures(name, report["protocol"])]  # fmt: skip
+        if "fitted_body" in result:
+            rows.append(("PMCE + SMPL fit", result["fitted_body"]["metrics"], result["frames"]))
         if "mean_baseline" in result:
             rows.append(("mean target", result["mean_baseline"], result["frames"]))
         for predictor, metrics, frames in rows:
             values = "".join(f"{metrics[m]:>10.1f}" if m in metrics else f"{'-':>10}" for m in METRIC_ORDER)
-            lines.append(f"{name:<14}{predictor:<16}{values}{frames:>9}")
-        if result.get("blazepose_world", {}).get("frames"):
-            lines.append(format_world_baseline(name, result["blazepose_world"]))
+            lines.append(f"{name:<{width}}{predictor:<16}{values}{frames:>9}")
+        for label, scores in (("PMCE", result), ("PMCE + SMPL fit", result.get("fitted_body", {}))):
+            if scores.get("blazepose_world", {}).get("frames"):
+                lines.append(format_world_baseline(name, scores["blazepose_world"], label, width))
     speeds = ", ".join(f"{name} {r['frames_per_s']:.0f} frames/s ({r.get('precision', 'float32')})"
                        for name, r in report["results"].items())  # fmt: skip
     lines.append(f"mm; ACCEL in mm/frame^2. Inference: {speeds}")

@@ -24,10 +24,17 @@ import torch
 from lib.cli import make_parser, run_main
 from lib.config import get_cfg, save_cfg
 from lib.engine import build as B
+from lib.engine.checkpoint import RESUME_ADVICE, remove_stale_temporaries
 from lib.engine.distributed import init_distributed, seed_everything, shutdown_distributed
 from lib.engine.logger import RunLogger
 from lib.engine.resume import Resume, load_resume
-from lib.engine.run_dir import create_run_dir
+from lib.engine.run_dir import (
+    check_output_dir,
+    check_writable_dir,
+    create_run_dir,
+    experiment_dir,
+    reporting_disk_full,
+)
 from lib.engine.trainer import Trainer
 from lib.engine.validate import make_preview, make_validator
 
@@ -40,9 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     resume = load_resume(cfg, args.resume, args.opts)
     if resume is not None:
         cfg = resume.cfg
+    # Before any data is loaded: the folder the run writes to must be writable.
+    if resume is None:
+        check_output_dir(cfg)
+    else:
+        check_writable_dir(resume.path.parent, f"--resume {resume.path}")
     env = init_distributed(cfg.DEVICE)
     try:
-        train(cfg, env, resume)
+        with reporting_disk_full(resume.path.parent if resume else experiment_dir(cfg), RESUME_ADVICE):
+            train(cfg, env, resume)
     finally:
         shutdown_distributed()
     return 0
@@ -57,6 +70,7 @@ def train(cfg, env, resume: Resume | None) -> None:
     train_loader = B.build_loader(cfg, "train", cfg.DATA.TRAIN_LIST, assets, env)
     val_loader = B.build_loader(cfg, "val", cfg.DATA.VAL_LIST[:1], assets, env) if cfg.DATA.VAL_LIST else None
     run_dir = resume.path.parent if resume else (create_run_dir(cfg) if env.is_main else None)
+    stale = remove_stale_temporaries(run_dir) if resume and env.is_main else []
     if resume and resume.changes and env.is_main:
         save_cfg(cfg, run_dir / "config.yaml")  # the config this run now trains with
     logger = RunLogger(run_dir, enabled=env.is_main)
@@ -66,9 +80,8 @@ def train(cfg, env, resume: Resume | None) -> None:
     )
     validate = preview = None
     if val_loader is not None:
-        validate = make_validator(val_loader, env.device, cfg.MODEL.INPUT_JOINT_SET,
-                                  assets.regressors["smpl24"], assets.regressors["h36m17"],
-                                  dataset=cfg.DATA.VAL_LIST[0])  # fmt: skip
+        scorer = B.build_scorer(cfg, assets, protocol="full")  # best.pth is chosen on the full protocol
+        validate = make_validator(val_loader, env.device, scorer, cfg.DATA.VAL_LIST[0])
         if cfg.STAGE == "mesh" and env.is_main:
             preview = make_preview(val_loader.dataset, assets.faces, env.device)
     trainer = Trainer(
@@ -90,6 +103,8 @@ def train(cfg, env, resume: Resume | None) -> None:
     if resume is not None:
         trainer.resume(resume.checkpoint)
         logger.info(resume.describe())
+    if stale:
+        logger.info(f"removed {len(stale)} temporary files of interrupted writes: {[p.name for p in stale]}")
     logger.info(f"training {cfg.EXPERIMENT} (stage {cfg.STAGE}) in {run_dir}")
     state = trainer.fit()
     metric = trainer.settings.select_metric

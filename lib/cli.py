@@ -14,36 +14,7 @@ from collections.abc import Callable, Sequence
 from yacs.config import CfgNode
 
 from lib.config import get_cfg
-
-
-class UserError(Exception):
-    """Base for errors caused by the user's input; entry points print them without a traceback."""
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Every exception type that reports a user mistake (imported lazily: heavy modules stay unloaded)."""
-    from lib.body.files import BodyFileError
-    from lib.config import ConfigError
-    from lib.data.frames import DataMismatchError
-    from lib.data.video_dataset import DetectorError
-    from lib.demo.errors import DemoError
-    from lib.engine.trainer import DivergenceError
-    from lib.models.weights import CheckpointError
-    from lib.people.errors import PeopleError
-
-    # DataFileError is a FileNotFoundError.
-    return (
-        UserError,
-        ConfigError,
-        CheckpointError,
-        BodyFileError,
-        DataMismatchError,
-        DetectorError,
-        DemoError,
-        DivergenceError,
-        PeopleError,
-        FileNotFoundError,
-    )
+from lib.errors import UserError  # raised by the entry points; every project error derives from it
 
 
 def make_parser(description: str) -> argparse.ArgumentParser:
@@ -60,10 +31,11 @@ def config_from_args(args: argparse.Namespace) -> CfgNode:
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Call ``main``; report user errors as ``error: ...`` on stderr with exit code 2."""
+    """Call ``main``; report a user's mistake (a ``UserError``, lib/errors.py) as ``error: ...`` on stderr
+    with exit code 2. Any other exception is a bug and keeps its traceback."""
     try:
         return main(argv)
-    except user_error_types() as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from yacs.config import CfgNode as CN
+
+from lib.errors import UserError
 
 _C = CN()
 _C._BASE_ = ""  # a YAML may name another YAML (relative path) whose values it overrides
@@ -158,6 +162,10 @@ _C.DATA.VAL_FRACTION = 0.05  # videos held out as 'val' for datasets without a v
 # noisy frames as with a real detector; 'window' draws it per window (the training draw; then consecutive
 # outputs jitter independently and ACCEL measures the noise draws rather than the model).
 _C.DATA.EVAL_NOISE = "video"
+# Training noise: 'window' draws it per window and epoch (most variety, the official sampling); 'video' once
+# per video and epoch, so that a TEMPORAL_GROUP's consecutive windows see the same noisy frames as at test
+# time (with per-window draws the acceleration loss asks for outputs that ignore the input's noise).
+_C.DATA.TRAIN_NOISE = "window"
 # Training samples of this many consecutive windows (targets t-1, t, t+1 for 3), for LOSS.ACCEL_WEIGHT;
 # TRAIN.BATCH_SIZE and DATA.EPOCH_LENGTH then count groups. 1: single windows (the official sampling).
 _C.DATA.TEMPORAL_GROUP = 1
@@ -218,6 +226,9 @@ _C.DATA.SYNTHETIC.DETECTOR = "noise"
 # Share of the lower-body actions that are flips, cartwheels, crawling, lying, kicks or punches
 # (lib/data/synthetic/motion.py ACROBATICS); 0: the upright repertoire only.
 _C.DATA.SYNTHETIC.ACROBATICS = 0.0
+# Share of the upper-body actions that move every limb and the trunk freely through their ranges
+# (motion.py _free: dance-, sport- and get-up-like limb combinations); 0: the scripted actions only.
+_C.DATA.SYNTHETIC.FREE_LIMBS = 0.0
 _C.DATA.SYNTHETIC.BACKGROUND_VIDEO = "data/demo/sports2d_demo.mp4"  # scripts/fetch_assets.py
 # Test splits beside the synthetic one, in the same format: the synthetic test videos rendered and detected
 # ('synthetic_rendered'), and real motion capture rendered and detected ('real_motion'; never trained on).
@@ -271,6 +282,9 @@ _C.EVAL.BATCH_SIZE = 64
 _C.EVAL.PROTOCOL = "full"  # 'full' (corrected, every frame) or 'official' (reproduces the official code)
 _C.EVAL.CHECKPOINT = ""
 _C.EVAL.MEAN_BASELINE = False  # also score the mean training target of each test dataset, for reference
+# Also score the SMPL body fitted to each video's meshes as the demo shows it (DEMO.SMPL_FIT_ITERS,
+# DEMO.POSE_SMOOTH_SIGMA; lib/eval/body_fit.py): the row 'PMCE + SMPL fit'.
+_C.EVAL.FIT_BODY = False
 _C.EVAL.SAVE_VERTICES = True  # predictions_<dataset>.npz keeps both meshes (float16, ~83 KB a frame)
 # Inference precision: 'auto' runs in bfloat16 where the device has native bfloat16 (CPU: AVX512-BF16 or
 # AMX; GPU: Ampere or later), else float32 (lib/models/precision.py); 'float32' or 'bfloat16' force one.
@@ -343,10 +357,33 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "DEMO.PAD_MODE": ("replicate", "reflect"),
     "DATA.SYNTHETIC.DETECTOR": ("noise", "blazepose"),
     "DATA.EVAL_NOISE": ("video", "window"),
+    "DATA.TRAIN_NOISE": ("window", "video"),
     "DEMO.SHOW": ("fitted", "raw"),
     "DEMO.FEATURES": ("silhouette", "spin", "zeros"),
 }
 
+
+# Smallest allowed value of the integer keys that count (0 where 0 means "off" or "all").
+AT_LEAST: dict[str, int] = {
+    "MODEL.SEQ_LEN": 1,
+    "TRAIN.BATCH_SIZE": 1,
+    "TRAIN.EPOCHS": 1,
+    "TRAIN.LOG_EVERY": 1,
+    "TRAIN.VAL_EVERY": 0,
+    "TRAIN.SAVE_EVERY": 0,
+    "TRAIN.CHECKPOINT_EVERY_ITERS": 0,
+    "TRAIN.STOP_AFTER_ITERS": 0,
+    "TRAIN.WARMUP_EPOCHS": 0,
+    "TRAIN.MAX_NONFINITE_STEPS": 0,
+    "EVAL.BATCH_SIZE": 1,
+    "DEMO.BATCH_SIZE": 1,
+    "DATA.WORKERS": 0,
+    "DATA.EPOCH_LENGTH": 0,
+    "DATA.STRIDE": 1,
+    "DATA.MAX_FRAME_GAP": 1,
+    "DATA.TEMPORAL_GROUP": 1,
+}
+GENDERS = ("neutral", "male", "female")  # the SMPL layers BODY.GENDERS may name
 
 # Attention widths and their head counts: the width must split evenly over the heads.
 _DIM_HEADS = (
@@ -359,7 +396,7 @@ _DIM_HEADS = (
 YAML_SUFFIXES = (".yaml", ".yml")  # the only config files read (yacs would import a .py config)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file or override is invalid; the message names the key and the source."""
 
 
@@ -388,10 +425,7 @@ def get_cfg_from_text(
     top-level sections named in ``ignore`` (they keep the defaults), then ``KEY VALUE`` overrides;
     validated and frozen."""
     cfg = get_cfg_defaults()
-    try:
-        saved = CN.load_cfg(text)
-    except Exception as err:  # yacs / yaml parse errors
-        raise ConfigError(f"{source}: not a valid YAML config: {err}") from None
+    saved = _parse_yaml(text, source)
     for section in ignore:
         saved.pop(section, None)
     _merge(cfg, saved, source=source)
@@ -482,18 +516,61 @@ def _config_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
 
 
 def _read_base(path: Path) -> str | None:
-    for line in path.read_text().splitlines():
+    for line in _read_text(path).splitlines():
         if line.startswith("_BASE_:"):
             return line.split(":", 1)[1].strip().strip("'\"") or None
     return None
 
 
+def _read_text(path: Path) -> str:
+    """A config file's text; bytes that are not UTF-8 are a ConfigError naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save the config as a UTF-8 YAML file"
+        ) from None
+
+
 def _load_yaml(path: Path) -> CN:
     """A YAML file as a node (parsed with yaml.safe_load: no tags that construct objects)."""
+    return _parse_yaml(_read_text(path), str(path))
+
+
+def _parse_yaml(text: str, source: str) -> CN:
+    """YAML text as a node. A syntax error, or a top level that is not a mapping of ``KEY: value`` lines,
+    is a one-line ConfigError naming ``source`` (and the line and column of a syntax error)."""
     try:
-        return CN.load_cfg(path.read_text())
-    except Exception as err:  # yaml parse errors; a top level that is not a mapping
-        raise ConfigError(f"{path}: not a valid YAML config: {err}") from None
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not a valid YAML config: {_yaml_problem(err)}") from None
+    if data is None:  # an empty file: nothing to override
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: not a valid YAML config: the top level is a {type(data).__name__}, not a mapping of "
+            "KEY: value lines (e.g. 'TRAIN:' and below it '  LR: 1.0e-4')"
+        )
+    try:
+        return CN(data)
+    except AssertionError as err:  # yacs: a value of a type configs cannot hold (e.g. a date)
+        raise ConfigError(f"{source}: not a valid YAML config: {_one_line(str(err))}") from None
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """'line L, column C: what is wrong (while ...)' of a YAML parse error, on one line."""
+    if not isinstance(err, yaml.MarkedYAMLError) or err.problem_mark is None:
+        return _one_line(str(err))
+    mark, context = err.problem_mark, ""
+    if err.context:
+        at = err.context_mark
+        context = f" ({err.context}" + (f" from line {at.line + 1}, column {at.column + 1})" if at else ")")
+    hint = "indent with spaces, not tabs" if "'\\t'" in (err.problem or "") else "fix the YAML syntax there"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}{context}; {hint}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _merge(cfg: CN, other: CN | list, source: str) -> None:
@@ -507,7 +584,27 @@ def _merge(cfg: CN, other: CN | list, source: str) -> None:
     except KeyError as err:  # yacs: "Non-existent config key: X"
         raise ConfigError(f"{source}: {err.args[0]} (see lib/config.py for the valid keys)") from None
     except (ValueError, AssertionError) as err:  # yacs: type mismatch / malformed value
-        raise ConfigError(f"{source}: {err}") from None
+        raise ConfigError(f"{source}: {_type_mismatch(cfg, str(err))}") from None
+
+
+def _type_mismatch(cfg: CN, message: str) -> str:
+    """yacs' "Type mismatch (<class 'A'> vs. <class 'B'>) with values (a vs. b) for config key: K" as one
+    line that says what the key takes; a section given a value (or a value given a section) says so."""
+    found = re.fullmatch(r"Type mismatch \(<class '(\S+)'> vs\. <class '(\S+)'>\).*for config key: (\S+)",
+                         message, flags=re.S)  # fmt: skip
+    if found is None:
+        return _one_line(message)
+    expected, given, key = found.groups()
+    try:
+        default = _lookup(get_cfg_defaults(), key)
+    except KeyError:
+        return _one_line(message)
+    if isinstance(default, CN):
+        return f"Type mismatch for {key}: it is a section of keys (on indented lines below it), not a value"
+    if given.endswith("CfgNode"):
+        return f"Type mismatch for {key}: it takes a {expected} (default {default!r}), not a section of keys"
+    value = _one_line(message.split(" vs. ")[-1].split(") for config key")[0])
+    return f"Type mismatch for {key}: it takes a {expected} (default {default!r}), got the {given} {value}"
 
 
 def _floats_for_floats(defaults: CN, node: CN) -> CN:
@@ -568,11 +665,14 @@ def validate(cfg: CN) -> None:
         value = _lookup(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key} = {value!r} is not one of {allowed}")
-    if cfg.TRAIN.MAX_NONFINITE_STEPS < 0:
-        raise ConfigError(f"TRAIN.MAX_NONFINITE_STEPS must be >= 0, got {cfg.TRAIN.MAX_NONFINITE_STEPS}")
+    _check_types(cfg)
+    for key, minimum in AT_LEAST.items():
+        if _lookup(cfg, key) < minimum:
+            raise ConfigError(f"{key} must be >= {minimum}, got {_lookup(cfg, key)}")
+    genders = list(cfg.BODY.GENDERS)
+    if not genders or any(g not in GENDERS for g in genders) or len(set(genders)) < len(genders):
+        raise ConfigError(f"BODY.GENDERS must name SMPL layers of {list(GENDERS)}, each once; got {genders}")
     seq_len = cfg.MODEL.SEQ_LEN
-    if seq_len < 1:
-        raise ConfigError(f"MODEL.SEQ_LEN must be >= 1, got {seq_len}")
     if not -1 <= cfg.MODEL.TARGET_INDEX < seq_len:
         raise ConfigError(
             f"MODEL.TARGET_INDEX must be -1 or in [0, {seq_len - 1}], got {cfg.MODEL.TARGET_INDEX}"
@@ -596,11 +696,40 @@ def validate(cfg: CN) -> None:
             f"DATA.TRAIN_RATIOS has {len(cfg.DATA.TRAIN_RATIOS)} entries but DATA.TRAIN_LIST "
             f"has {len(cfg.DATA.TRAIN_LIST)}; give one ratio per training dataset"
         )
+    ratios = cfg.DATA.TRAIN_RATIOS
+    if ratios and (min(ratios) < 0 or sum(ratios) <= 0):
+        raise ConfigError(
+            f"DATA.TRAIN_RATIOS are sampling weights: each >= 0 and at least one > 0; got {list(ratios)}"
+        )
+
+
+def _check_types(cfg: CN) -> None:
+    """Each value has its default's type: yacs lets a YAML ``null`` through for any key, and checks only
+    the list itself, not its items (e.g. DATA.TRAIN_RATIOS ['a']); list items are checked against the
+    type of the default's items (where the default is a non-empty list of one type)."""
+    defaults = _flatten(_C, "")
+    for key, value in _flatten(cfg, "").items():
+        key, default = key[1:], defaults.get(key)
+        if default is None:
+            continue
+        if value is None:
+            raise ConfigError(f"{key} is empty (null); give a {type(default).__name__}, e.g. {default!r}")
+        if not isinstance(default, list | tuple) or not default:
+            continue
+        item_type = type(default[0])
+        if all(type(d) is item_type for d in default) and any(type(v) is not item_type for v in value):
+            raise ConfigError(
+                f"{key} takes a list of {item_type.__name__} values like its default {list(default)}, "
+                f"got {list(value)}"
+            )
 
 
 def target_index(cfg: CN) -> int:
-    """The predicted frame of a window: MODEL.TARGET_INDEX, or T // 2 when it is -1."""
-    return cfg.MODEL.TARGET_INDEX if cfg.MODEL.TARGET_INDEX >= 0 else cfg.MODEL.SEQ_LEN // 2
+    """The predicted frame of a window: MODEL.TARGET_INDEX, or T // 2 when it is -1 (the windows' rule,
+    lib/keypoints.py)."""
+    from lib.keypoints import resolve_target_index  # numpy: reading a config stays light
+
+    return resolve_target_index(cfg.MODEL.SEQ_LEN, cfg.MODEL.TARGET_INDEX)
 
 
 def save_cfg(cfg: CN, path: str | os.PathLike) -> None:

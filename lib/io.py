@@ -1,13 +1,15 @@
-"""Atomic file output: a file appears complete under its final name or not at all.
+"""Atomic file output: a file, or a whole folder, appears complete under its final name or not at all.
 
 Writers fill a temporary file in the destination folder; on success it is flushed to disk, given the
 usual permissions and renamed over the destination (the previous file stays intact until then); on
-failure it is removed.
+failure it is removed. :func:`staged_dir` does the same for a folder of outputs (the demo's, a generated
+dataset).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,3 +61,23 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def staged_dir(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a hidden staging folder next to ``out_dir``; on success it becomes ``out_dir`` (a previous
+    ``out_dir`` is moved aside first and then removed, so the folder never mixes two runs' files), on
+    error it is removed and ``out_dir`` stays as it was."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
+    old = stage.with_name(stage.name.replace(".staging.", ".replaced."))
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~current_umask())  # mkdtemp makes it owner-only: an ordinary folder
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(stage, out_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -4,9 +4,13 @@
   a derived joint's confidence is the lower of its two parents'.
 * Screen normalisation (paper eq. 5): x / w * 2 - 1, y / w * 2 - h / w, so x lies in [-1, 1] and the
   aspect ratio is kept.
+* Pinhole projection of camera-frame points to pixels, with the caller's choice of depth clamp.
+* The target frame of a window: the one frame of the T input frames whose pose and mesh are predicted.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 
@@ -46,3 +50,44 @@ def denormalize_screen(xy: np.ndarray, size: np.ndarray) -> np.ndarray:
     size = np.asarray(size, dtype=np.float64)
     w, h = size[..., None, 0:1], size[..., None, 1:2]
     return (xy + np.concatenate(np.broadcast_arrays(np.ones_like(h), h / w), axis=-1)) * w / 2
+
+
+DepthClamp = Literal["none", "floor", "nonzero"]
+
+
+def project_pinhole(
+    points: np.ndarray,
+    focal: np.ndarray | tuple[float, float] | float,
+    center: np.ndarray | tuple[float, float],
+    *,
+    clamp: DepthClamp = "none",
+    eps: float = 0.0,
+) -> np.ndarray:
+    """(..., 3) camera-frame points -> (..., 2) pixels, ``xy / z * focal + center``; ``focal`` and
+    ``center`` (fx, fy), (cx, cy) broadcast against (..., 2), e.g. (2,) or one pair per frame (N, 1, 2).
+
+    Callers differ on points near or behind the camera, so the depth clamp is theirs to state:
+    'none' (the demo: fitted depths are positive by construction); 'floor' (z < eps becomes eps: a point
+    behind the camera lands far outside the image; the synthetic generator); 'nonzero' (only |z| < eps
+    becomes eps, which keeps the division finite and leaves every other point as the official readers
+    project it).
+    """
+    z = points[..., 2:3]
+    if clamp == "floor":
+        z = np.maximum(z, eps)
+    elif clamp == "nonzero":
+        z = np.where(np.abs(z) < eps, eps, z)
+    elif clamp != "none":
+        raise ValueError(f"unknown depth clamp {clamp!r}; expected 'none', 'floor' or 'nonzero'")
+    return points[..., :2] / z * focal + center  # no np.asarray: a float focal keeps float32 points float32
+
+
+def resolve_target_index(seq_len: int, target_index: int | None) -> int:
+    """The window position that is predicted: ``target_index``, or ``seq_len // 2`` when None or -1."""
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    if target_index is None or target_index == -1:
+        return seq_len // 2
+    if not 0 <= target_index < seq_len:
+        raise ValueError(f"target_index must be -1, None or in [0, {seq_len - 1}], got {target_index}")
+    return target_index

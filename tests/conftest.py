@@ -6,10 +6,42 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from yacs.config import CfgNode
 
 from lib.body.generated.make import GeneratedBody, generate_body, write_body
 from lib.config import get_cfg
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "configs" / "tiny.yaml"  # the smoke run's settings, which the tests train with
+REFERENCE = REPO.parent / "shared" / "reference"  # the official PMCE code's outputs, beside the repository
+
+
+def reference_missing(path: Path) -> str:
+    """The skip reason of an official-parity test without its reference file: the summary (pytest -ra)
+    must say that the parity was not checked, not let a skip pass for a success."""
+    return f"official parity NOT checked: {path} is missing (the official PMCE code's outputs)"
+
+
+def needs_reference(path: Path) -> pytest.MarkDecorator:
+    """Skip an official-parity test, saying so, when the official code's output ``path`` is absent."""
+    return pytest.mark.skipif(not path.is_file(), reason=reference_missing(path))
+
+
+def config_overrides(path: Path, sections: tuple[str, ...], changes: dict | None = None) -> list[str]:
+    """``KEY VALUE`` overrides of the keys that the YAML ``path`` itself sets (not its _BASE_'s) under the
+    top-level ``sections``, in the file's order, to lay over another config; ``changes`` replace values."""
+
+    def flatten(node: dict, prefix: str) -> list[tuple[str, str]]:
+        pairs = []
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            pairs += flatten(value, f"{name}.") if isinstance(value, dict) else [(name, str(value))]
+        return pairs
+
+    tree = yaml.safe_load(path.read_text())
+    pairs = [pair for section in sections for pair in flatten(tree[section], f"{section}.")]
+    return [x for key, value in pairs for x in (key, (changes or {}).get(key, value))]
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ class LinearBody:
 
 def body_vertices(body, pose, betas, transl, gender: str = "neutral") -> np.ndarray:
     """(6890, 3) vertices of one parameter set through any body model with ``vertices`` (the data code's
-    BodyModel protocol): LinearBody or the generated SMPL body."""
+    VertexModel protocol): LinearBody or the generated SMPL body."""
     as_t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
     with torch.no_grad():
         return body.vertices(as_t(pose), as_t(betas), as_t(transl), gender)[0].numpy()

@@ -14,9 +14,10 @@ import torch
 
 from lib.body.coarse_mesh import build_coarse_mesh, load_coarse_mesh, nearest_joint_map
 from lib.body.files import BodyFileError, load_downsampling, save_downsampling, save_npy
+from tests.conftest import REFERENCE, reference_missing
 from tests.payloads import SYSTEM_GLOBAL, MarkerPayload
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pmce_forward_seed0.pt"
+FIXTURE = REFERENCE / "pmce_forward_seed0.pt"
 
 
 def _selection(columns: np.ndarray, num_cols: int) -> sp.csr_matrix:
@@ -28,7 +29,7 @@ def _selection(columns: np.ndarray, num_cols: int) -> sp.csr_matrix:
 @pytest.fixture(scope="module")
 def standins() -> dict[str, np.ndarray]:
     if not FIXTURE.is_file():
-        pytest.skip(f"official fixture not found at {FIXTURE}")
+        pytest.skip(reference_missing(FIXTURE))
     s = torch.load(FIXTURE, weights_only=True)["standins"]
     return {k: v.numpy() for k, v in s.items()}
 

@@ -11,9 +11,8 @@ from lib.demo.export import (
     save_glb,
     save_npz,
     save_obj,
-    staged_dir,
 )
-from lib.io import atomic_path
+from lib.io import atomic_path, staged_dir
 
 FACES = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])  # a tetrahedron
 

@@ -11,11 +11,10 @@ import torch
 from lib import metrics
 from lib.eval import protocols
 from scripts import check_metrics_fixture
+from tests.conftest import REFERENCE, needs_reference
 
-FIXTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "metrics_seed0.pt"
-needs_fixture = pytest.mark.skipif(
-    not FIXTURE.is_file(), reason=f"official metrics fixture not found at {FIXTURE} (shared folder absent)"
-)
+FIXTURE = REFERENCE / "metrics_seed0.pt"
+needs_fixture = needs_reference(FIXTURE)
 
 
 def rotation_z(angle: float) -> torch.Tensor:

@@ -12,13 +12,11 @@ import torch
 
 from lib.config import get_cfg
 from lib.models.build import build_model
+from tests.conftest import REFERENCE, needs_reference
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
 FORWARD_FIXTURE = REFERENCE / "pmce_forward_seed0.pt"
 KEYS_FILE = REFERENCE / "pmce_state_dict_keys.txt"
-
-needs_reference = pytest.mark.skipif(not FORWARD_FIXTURE.is_file(), reason=f"{REFERENCE} not present")
 
 
 def random_coarse_mesh(num_coarse: int = 431, num_joints: int = 17, seed: int = 0) -> SimpleNamespace:
@@ -55,7 +53,7 @@ def test_parameter_counts_equal_official(joint_set, pose_params, full_params):
     assert n_params(official_model(joint_set, "mesh")) == full_params
 
 
-@needs_reference
+@needs_reference(KEYS_FILE)
 @pytest.mark.parametrize("stage", [1, 2])
 def test_state_dict_keys_and_shapes_equal_official(stage):
     model = official_model("coco19", "pose" if stage == 1 else "mesh")
@@ -63,7 +61,7 @@ def test_state_dict_keys_and_shapes_equal_official(stage):
     assert list(ours.items()) == list(reference_keys(stage).items())
 
 
-@needs_reference
+@needs_reference(FORWARD_FIXTURE)
 def test_seeded_build_reproduces_official_initialisation():
     fixture = torch.load(FORWARD_FIXTURE, weights_only=True)
     standins = fixture["standins"]
@@ -76,7 +74,7 @@ def test_seeded_build_reproduces_official_initialisation():
         assert torch.equal(state[key], official), key
 
 
-@needs_reference
+@needs_reference(FORWARD_FIXTURE)
 def test_forward_matches_official_fixture(capsys):
     spec = importlib.util.spec_from_file_location(
         "check_official_fixture", REPO / "scripts" / "check_official_fixture.py"

@@ -158,6 +158,23 @@ def test_evaluation_noise_is_drawn_once_per_video(pw3d):
     assert torch.equal(ds[3]["pose2d"][ia], ds[4]["pose2d"][ib])
 
 
+def test_training_noise_per_video_is_shared_by_windows_and_redrawn_per_epoch(pw3d):
+    """DATA.TRAIN_NOISE video: consecutive training windows see the same noisy frames (as at test time,
+    for the acceleration loss), and the next epoch draws new noise."""
+    tmp_path, _, body, regs = pw3d
+    write_pw3d(tmp_path / "pw3d", split_file="train")
+    opts = ("DATA.DETECTOR", "gt_noise", "DATA.TRAIN_NOISE", "video")
+    ds = build_dataset(cfg(tmp_path, *opts), "3dpw", "train", body, regs)
+    a, b = ds.windows.indices[3], ds.windows.indices[4]
+    shared = sorted(set(a) & set(b))
+    ia, ib = [list(a).index(r) for r in shared], [list(b).index(r) for r in shared]
+    first = ds[3]["pose2d"]
+    assert torch.equal(first[ia], ds[4]["pose2d"][ib])
+    ds.set_epoch(1)
+    assert not torch.equal(first, ds[3]["pose2d"])
+    assert torch.equal(ds[3]["pose2d"][ia], ds[4]["pose2d"][ib])
+
+
 def test_mesh_cache_is_reused_and_keyed_on_the_parameters(pw3d):
     tmp_path, _, body, regs = pw3d
     build_dataset(cfg(tmp_path), "3dpw", "test", body, regs)

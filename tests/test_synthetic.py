@@ -180,6 +180,27 @@ def test_acrobatic_motions_turn_the_whole_body_and_stay_smooth():
     assert np.median(tilts) > 60  # most motions leave the upright posture
 
 
+def test_free_limb_motions_cover_more_of_the_joint_ranges_and_stay_smooth():
+    again = sample_motion(np.random.default_rng(3), 120, free_limbs=0.0)
+    np.testing.assert_array_equal(sample_motion(np.random.default_rng(3), 120).pose, again.pose)
+    scripted, free = [], []
+    for seed in range(8):
+        scripted.append(np.rad2deg(sample_motion(np.random.default_rng(seed), 240).euler))
+        motion = sample_motion(np.random.default_rng(seed), 240, free_limbs=1.0)
+        assert "free" in {a for a, _, _ in motion.actions}
+        assert np.abs(np.diff(motion.euler, n=2, axis=0)).max() < 0.25  # rad / frame^2: no jumps
+        degrees = np.rad2deg(motion.euler)
+        assert np.all(degrees >= JOINT_LIMITS_DEG[:, 0] - 1e-9) and np.all(
+            degrees <= JOINT_LIMITS_DEG[:, 1] + 1e-9
+        )
+        free.append(degrees)
+    arms = [16, 17, 18, 19]  # shoulders and elbows: the spread of their angles over all frames
+    spread = {
+        name: np.concatenate(d)[:, arms].std(axis=0).mean() for name, d in (("s", scripted), ("f", free))
+    }
+    assert spread["f"] > 1.3 * spread["s"], spread
+
+
 def _silhouette(vertices: np.ndarray, faces: np.ndarray, size: int) -> np.ndarray:
     cam = vertices + np.array([0.0, 0.0, 4.0])
     cam[:, 1] *= -1  # y down

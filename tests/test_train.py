@@ -18,30 +18,24 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train
 from lib.config import ConfigError, get_cfg, get_cfg_from_text
 from lib.models.build import build_model
-from tests.conftest import body_cfg_opts
+from tests.conftest import TINY_CONFIG, body_cfg_opts, config_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-TINY_MODEL = [
-    "MODEL.SEQ_LEN", "8", "MODEL.POSE_STREAM.DIM", "32", "MODEL.POSE_STREAM.DEPTH", "1",
-    "MODEL.POSE_STREAM.HEADS", "2", "MODEL.POSE_STREAM.DROP_PATH", "0.0", "MODEL.IMAGE_STREAM.HIDDEN", "16",
-    "MODEL.IMAGE_STREAM.LAYERS", "1", "MODEL.DECODER.JOINT_DIM", "16", "MODEL.DECODER.VERTEX_DIM", "16",
-    "MODEL.DECODER.JOINT_HEADS", "2", "MODEL.DECODER.VERTEX_HEADS", "2", "MODEL.DECODER.NUM_BLOCKS", "2",
-    "MODEL.DECODER.DROP_PATH", "0.0",
-]  # fmt: skip
+TINY_MODEL = config_overrides(TINY_CONFIG, ("MODEL",))  # configs/tiny.yaml's network, over any config
 
 
 @pytest.fixture(scope="module")
 def opts(synthetic_body_dir, tiny_synthetic_data, tmp_path_factory) -> list[str]:
-    """Overrides of configs/synthetic_pose.yaml for a run of a few seconds."""
+    """Overrides of configs/synthetic_pose.yaml (or synthetic_mesh.yaml) for a run of a few seconds:
+    configs/tiny.yaml's keys, every window of the tiny dataset per epoch."""
     data_dir, _ = tiny_synthetic_data
+    tiny = config_overrides(TINY_CONFIG, ("MODEL", "DATA", "TRAIN", "EVAL"), {"DATA.EPOCH_LENGTH": "0"})
     return [
-        *body_cfg_opts(synthetic_body_dir), *TINY_MODEL,
+        *body_cfg_opts(synthetic_body_dir), *tiny,
         "OUTPUT_DIR", str(tmp_path_factory.mktemp("output")), "DATA.SYNTHETIC.DIR", str(data_dir),
         "DATA.CACHE_DIR", str(tmp_path_factory.mktemp("cache")), "DATA.WORKERS", "0",
-        "TRAIN.BATCH_SIZE", "4", "TRAIN.EPOCHS", "2", "TRAIN.LOG_EVERY", "2", "EVAL.BATCH_SIZE", "8",
-        "DATA.EPOCH_LENGTH", "0", "TRAIN.WARMUP_EPOCHS", "0", "TRAIN.VAL_EVERY", "1",
     ]  # fmt: skip
 
 

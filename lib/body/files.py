@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lib.errors import UserError, require_file
 from lib.io import write_atomic
 from lib.safe_pickle import PickleRefusedError, RestrictedUnpickler, load_npy_restricted
 
@@ -44,7 +45,7 @@ SOURCES: dict[str, str] = {
 }
 
 
-class BodyFileError(RuntimeError):
+class BodyFileError(UserError, RuntimeError):
     """A body-model file is missing or malformed. The message names the file, where it goes and its source."""
 
     def __init__(self, path: str | os.PathLike, problem: str, source_key: str):
@@ -55,12 +56,9 @@ class BodyFileError(RuntimeError):
         )
 
 
-def require_file(path: str | os.PathLike, source_key: str) -> Path:
-    """``path`` as a Path; ``BodyFileError`` if it is not an existing file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BodyFileError(path, "missing body-model file", source_key)
-    return path
+def require_body_file(path: str | os.PathLike, source_key: str) -> Path:
+    """``path`` as a Path; ``BodyFileError`` naming where the file comes from if it does not exist."""
+    return require_file(path, lambda missing: BodyFileError(missing, "missing body-model file", source_key))
 
 
 def find_smpl_file(smpl_dir: str | os.PathLike, gender: str) -> Path:
@@ -107,7 +105,7 @@ def load_smpl_data(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises ``BodyFileError`` if the file is missing, unreadable or lacks one of ``SMPL_KEYS``.
     """
-    path = require_file(path, "smpl")
+    path = require_body_file(path, "smpl")
     try:
         with open(path, "rb") as f:
             data = _SmplUnpickler(f, encoding="latin1").load()
@@ -127,7 +125,7 @@ def load_smpl_data(path: str | os.PathLike) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 def load_array(path: str | os.PathLike, source_key: str, shape: tuple[int | None, ...]) -> np.ndarray:
     """A ``.npy`` array whose shape matches ``shape`` (None = any size); clear errors otherwise."""
-    path = require_file(path, source_key)
+    path = require_body_file(path, source_key)
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
@@ -144,7 +142,7 @@ def load_downsampling(path: str | os.PathLike) -> dict[str, list[Any]]:
     arrays are unpickled through the allow-list of lib/safe_pickle.py (no ``allow_pickle=True``)."""
     import scipy.sparse
 
-    path = require_file(path, "mesh_downsampling.npz")
+    path = require_body_file(path, "mesh_downsampling.npz")
     try:
         with zipfile.ZipFile(path) as archive:
             lists = {key: list(_npz_member(archive, key)) for key in ("A", "U", "D")}

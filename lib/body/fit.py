@@ -43,7 +43,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib.body.rotations import cross_of_outer, matrix_to_axis_angle, rodrigues, skew
+from lib.body.rotations import (
+    cross_of_outer,
+    matrix_to_axis_angle,
+    rodrigues,
+    skew,
+    smooth_rotations,
+    temporal_gaussian_mean,
+)
 from lib.body.smpl import BodyModel
 
 NUM_BETAS = 10
@@ -101,6 +108,24 @@ def fit_smpl(
         fitted = _full_vertices(body, pose, betas, transl, gender)
         error = (fitted - target).norm(dim=-1).mean(1)
     return SmplFit(*(t.cpu().numpy().astype(np.float32) for t in (pose, betas, transl, fitted, error)))
+
+
+def fit_smpl_smoothed(
+    body: BodyModel, vertices: np.ndarray, iters: int = 4, smooth_sigma: float = 0.0
+) -> SmplFit:
+    """:func:`fit_smpl` (neutral body), then its joint rotations and translation Gaussian-filtered over the
+    frames (``smooth_sigma`` frames; 0: unfiltered) and the body of the filtered parameters: what the demo
+    shows and what ``EVAL.FIT_BODY`` scores. ``vertex_error_m`` is the filtered body's distance to
+    ``vertices`` (N, V, 3)."""
+    raw = fit_smpl(body, torch.from_numpy(np.asarray(vertices, np.float32)), iters=iters)
+    rotations = smooth_rotations(rodrigues(torch.from_numpy(raw.pose).view(-1, 24, 3)), smooth_sigma)
+    pose = matrix_to_axis_angle(rotations).flatten(1)
+    transl = temporal_gaussian_mean(torch.from_numpy(raw.transl), smooth_sigma)
+    betas = torch.from_numpy(raw.betas)[None].expand(len(pose), -1)
+    with torch.no_grad():
+        shown = body.vertices(pose, betas, transl, "neutral")
+    error = (shown - torch.from_numpy(np.asarray(vertices, np.float32))).norm(dim=-1).mean(dim=1)
+    return SmplFit(pose.numpy(), raw.betas, transl.numpy(), shown.numpy(), error.numpy())
 
 
 def _layer(body: BodyModel, gender: str) -> nn.Module:

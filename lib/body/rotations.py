@@ -56,21 +56,28 @@ def matrix_to_axis_angle(rot: torch.Tensor) -> torch.Tensor:
     return xyz * factor[..., None]
 
 
+def temporal_gaussian_mean(values: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(N, ...) values over N frames -> their Gaussian-weighted means over frames (``sigma`` in frames,
+    taps within 3 sigma; 0: unchanged); the ends use the frames that exist."""
+    if sigma <= 0 or len(values) < 2:
+        return values
+    radius = int(np.ceil(3 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    frames = np.arange(len(values))
+    index = np.clip(frames[:, None] + offsets, 0, len(values) - 1)  # (N, taps)
+    inside = (frames[:, None] + offsets >= 0) & (frames[:, None] + offsets < len(values))
+    weights = torch.as_tensor(np.exp(-0.5 * (offsets / sigma) ** 2) * inside, dtype=values.dtype)
+    weights = (weights / weights.sum(1, keepdim=True)).to(values.device)
+    return torch.einsum("nt,nt...->n...", weights, values[torch.as_tensor(index, device=values.device)])
+
+
 def smooth_rotations(rot: torch.Tensor, sigma: float) -> torch.Tensor:
     """(N, ..., 3, 3) rotations over N frames -> the same, Gaussian-smoothed over frames (``sigma`` in
     frames; 0: unchanged). Each frame's result is the rotation nearest (SVD projection) to the weighted
     mean of the matrices within 3 sigma; the ends use the frames that exist."""
     if sigma <= 0 or len(rot) < 2:
         return rot
-    radius = int(np.ceil(3 * sigma))
-    offsets = np.arange(-radius, radius + 1)
-    frames = np.arange(len(rot))
-    index = np.clip(frames[:, None] + offsets, 0, len(rot) - 1)  # (N, taps)
-    inside = (frames[:, None] + offsets >= 0) & (frames[:, None] + offsets < len(rot))
-    weights = torch.as_tensor(np.exp(-0.5 * (offsets / sigma) ** 2) * inside, dtype=rot.dtype)
-    weights = (weights / weights.sum(1, keepdim=True)).to(rot.device)
-    mean = torch.einsum("nt,nt...->n...", weights, rot[torch.as_tensor(index, device=rot.device)])
-    u, _, vh = torch.linalg.svd(mean)
+    u, _, vh = torch.linalg.svd(temporal_gaussian_mean(rot, sigma))
     fix = torch.ones(u.shape[:-1], dtype=rot.dtype, device=rot.device)
     fix[..., -1] = torch.linalg.det(u @ vh).sign()
     return u @ torch.diag_embed(fix) @ vh

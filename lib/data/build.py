@@ -21,8 +21,8 @@ from lib.config import ConfigError
 from lib.data.datasets import coco, h36m, mpi_inf_3dhp, mpii, pw3d
 from lib.data.datasets.detections import DetectionFile, load_detections
 from lib.data.fit_check import box_errors, within
-from lib.data.frames import FrameTable, Keypoints2D, ReaderOptions, check_finite, project
-from lib.data.mesh_cache import BodyModel, cached_meshes, regress_joints
+from lib.data.frames import DataMismatchError, FrameTable, Keypoints2D, ReaderOptions, check_finite, project
+from lib.data.mesh_cache import VertexModel, cached_meshes, regress_joints
 from lib.data.noise import build_noise
 from lib.data.video_dataset import NOISE_SOURCES, DetectorError, InputSpec, VideoDataset, table_detectors
 from lib.data.windows import build_window_table
@@ -43,6 +43,7 @@ READERS = {
     coco.NAME: coco,
     mpii.NAME: mpii,
 }
+LIST_KEYS = {"train": "DATA.TRAIN_LIST", "val": "DATA.VAL_LIST", "test": "DATA.TEST_LIST"}  # split -> key
 _ROOT_KEYS = {
     pw3d.NAME: "PW3D_DIR",
     SYNTHETIC: "SYNTHETIC.DIR",
@@ -58,7 +59,7 @@ def build_dataset(
     cfg: CfgNode,
     name: str,
     split: str,
-    body_model: BodyModel,
+    body_model: VertexModel,
     regressors: Mapping[str, Tensor],
     device: str | torch.device = "cpu",
     pad_mode: str | None = None,
@@ -75,22 +76,27 @@ def build_dataset(
             in stage 'mesh' also drops the windows whose target has no SMPL fit, as the official code.
     """
     if name not in READERS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(READERS)}")
+        raise ConfigError(
+            f"{LIST_KEYS.get(split, 'DATA')}: unknown dataset {name!r}; known: {sorted(READERS)}"
+        )
     if "h36m17" not in regressors:
         raise ValueError(f"regressors need 'h36m17' (17, 6890); got {sorted(regressors)}")
     reader = READERS[name]
     options = reader_options(cfg, name)
     table = reader.read(options, split)
+    if len(table) == 0:
+        raise EmptySplitError(_empty_split(name, split, options.root, "no frames"))
     detector = dataset_detector(cfg, name)
     table = _with_detector(cfg, table, name, split, detector)
     check_finite(table)  # before any mesh, window or item is made of it
+    _check_genders(table, name, split, body_model)
     meshes, mesh_valid = _meshes(cfg, table, f"{name}_{split}", body_model, regressors, device)
     spec = InputSpec(
         detector=detector,
         joint_set=cfg.MODEL.INPUT_JOINT_SET,
         noise=build_noise(cfg) if detector in NOISE_SOURCES else None,
         seed=cfg.SEED,
-        noise_per_video=split != "train" and cfg.DATA.EVAL_NOISE == "video",
+        noise_per_video=(cfg.DATA.TRAIN_NOISE if split == "train" else cfg.DATA.EVAL_NOISE) == "video",
     )
     pad_mode = "replicate" if table.static else pad_mode or cfg.DATA.PAD_MODE
     windows = build_window_table(
@@ -103,7 +109,34 @@ def build_dataset(
         max_gap=cfg.DATA.MAX_FRAME_GAP,
         target_ok=table.smpl.valid if cfg.STAGE == "mesh" and table.smpl is not None else None,
     )
+    if len(windows) == 0:
+        why = f"{len(table)} frames, no window of MODEL.SEQ_LEN {cfg.MODEL.SEQ_LEN} (pad mode {pad_mode!r})"
+        raise EmptySplitError(_empty_split(name, split, options.root, why))
     return VideoDataset(table, windows, spec, meshes, mesh_valid, regressors)
+
+
+class EmptySplitError(DataMismatchError):
+    """A dataset split named in the config yields no frames or no windows."""
+
+
+def _empty_split(name: str, split: str, root: Path, why: str) -> str:
+    return (
+        f"{name} {split} split is empty ({why}; files in {root}): check its files (make data rebuilds the "
+        f"synthetic dataset) or leave {name!r} out of {LIST_KEYS.get(split, 'the dataset lists')}"
+    )
+
+
+def _check_genders(table: FrameTable, name: str, split: str, body_model: VertexModel) -> None:
+    """ConfigError when the ground truth has bodies of a gender whose SMPL layer BODY.GENDERS leaves out."""
+    loaded = getattr(body_model, "genders", None)
+    if loaded is None or table.smpl is None:
+        return
+    missing = sorted(set(np.unique(table.smpl.gender[table.smpl.valid]).tolist()) - set(loaded))
+    if missing:
+        raise ConfigError(
+            f"{name} {split}: the ground truth has {missing} bodies but BODY.GENDERS loads only "
+            f"{list(loaded)}; add {missing} to BODY.GENDERS (their SMPL files must be in BODY.SMPL_DIR)"
+        )
 
 
 def reader_options(cfg: CfgNode, name: str) -> ReaderOptions:
@@ -170,7 +203,7 @@ def available_detections(cfg: CfgNode, name: str, split: str) -> dict[str, Detec
     for entry in cfg.DATA.DETECTION_FILES:
         parts = entry.split(":", 3)
         if len(parts) != 4:
-            raise ValueError(f"DATA.DETECTION_FILES entries must be 'dataset:split:name:path', got {entry!r}")
+            raise ConfigError(f"DATA.DETECTION_FILES entries are 'dataset:split:name:path', got {entry!r}")
         dataset, file_split, detector, path = parts
         if dataset == name and file_split == split:
             files[detector] = DetectionFile(Path(path), f"{name} {split} '{detector}' detections")
@@ -192,7 +225,7 @@ def _meshes(
     cfg: CfgNode,
     table: FrameTable,
     cache_name: str,
-    body_model: BodyModel,
+    body_model: VertexModel,
     regressors: Mapping[str, Tensor],
     device,
 ) -> tuple[np.ndarray | None, np.ndarray]:

@@ -20,23 +20,29 @@ from typing import Any
 
 import numpy as np
 
+from lib.errors import MissingFileError, UserError, require_file
 from lib.io import write_atomic
+from lib.keypoints import project_pinhole
 from lib.safe_pickle import PickleRefusedError, load_joblib_restricted
 
 MISSING_FEATURE_POLICIES = ("error", "drop")
 
 
-class DataFileError(FileNotFoundError):
+class DataFileError(MissingFileError):
     """A dataset file the reader needs is missing; the message names the exact path and the file."""
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(UserError, ValueError):
     """Two files of a dataset that must be joined on a key disagree (e.g. features vs annotations)."""
 
 
 class NonFiniteDataError(DataMismatchError):
     """A dataset file holds NaN or inf where an item needs a number; the message names the file, the video
     and the frame."""
+
+
+class MalformedDataFileError(DataMismatchError):
+    """A dataset file cannot be parsed (truncated, not UTF-8, not JSON); the message names the file."""
 
 
 @dataclass
@@ -183,20 +189,35 @@ class ReaderOptions:
 # ------------------------------------------------------------------------------------------------------
 # Files
 # ------------------------------------------------------------------------------------------------------
-def require_file(path: Path, what: str) -> Path:
+def require_data_file(path: Path, what: str) -> Path:
     """``path`` if it is a file, else a DataFileError naming it and what it is."""
-    if not path.is_file():
-        raise DataFileError(
-            f"{what} not found: {path} (download the preprocessed PMCE data into the official layout, "
+    return require_file(
+        path,
+        lambda missing: DataFileError(
+            f"{what} not found: {missing} (download the preprocessed PMCE data into the official layout, "
             "see README)"
-        )
-    return path
+        ),
+    )
 
 
 def load_json(path: Path, what: str) -> Any:
     """Parsed JSON of a required file."""
-    with open(require_file(path, what)) as f:
-        return json.load(f)
+    return _parse_json(require_data_file(path, what), what)
+
+
+def _parse_json(path: Path, what: str) -> Any:
+    """The parsed JSON file ``path``; one that is not UTF-8 JSON (truncated, corrupt) is a
+    MalformedDataFileError naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except UnicodeDecodeError as err:
+        problem = f"is not UTF-8 text (byte {err.start}: {err.reason})"
+    except json.JSONDecodeError as err:
+        problem = f"is not valid JSON, truncated or corrupt (line {err.lineno} column {err.colno}: {err.msg})"
+    raise MalformedDataFileError(
+        f"{what} {path} {problem}: replace it with a complete copy (the generated datasets: make data)"
+    )
 
 
 def load_feature_json(path: Path, what: str, cache_dir: Path | None) -> tuple[list[str], np.ndarray]:
@@ -206,15 +227,16 @@ def load_feature_json(path: Path, what: str, cache_dir: Path | None) -> tuple[li
     parsed arrays are kept in an ``.npz`` named after the file's path, size and modification time, so
     a changed file is parsed again.
     """
-    path = require_file(path, what)
+    path = require_data_file(path, what)
     stat = path.stat()
     tag = hashlib.sha1(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:20]
     cached = None if cache_dir is None else Path(cache_dir) / f"features_{path.stem}_{tag}.npz"
     if cached is not None and cached.is_file():
         with np.load(cached) as stored:
             return stored["keys"].tolist(), stored["features"]
-    with open(path) as f:
-        feats = json.load(f)
+    feats = _parse_json(path, what)
+    if not isinstance(feats, dict):
+        raise MalformedDataFileError(f"{what} {path}: expected {{key: [floats]}}, got {type(feats).__name__}")
     keys, rows = list(feats), np.asarray(list(feats.values()), dtype=np.float32)
     if cached is not None:
         write_atomic(cached, lambda f: np.savez(f, keys=np.array(keys), features=rows))
@@ -225,7 +247,7 @@ def load_joblib(path: Path, what: str, keys: Sequence[str]) -> dict[str, Any]:
     """A joblib database (official ``*.pt`` feature files) that must hold ``keys``; read through the
     allow-list of lib/safe_pickle.py (numpy arrays and plain containers: no file runs code)."""
     try:
-        db = load_joblib_restricted(require_file(path, what))
+        db = load_joblib_restricted(require_data_file(path, what))
     except PickleRefusedError as err:
         raise DataMismatchError(f"{what} {path}: refused: {err}") from None
     if not isinstance(db, dict):
@@ -368,11 +390,10 @@ def check_split(dataset: str, split: str, known: Sequence[str]) -> None:
 # Geometry shared by readers
 # ------------------------------------------------------------------------------------------------------
 def project(points: np.ndarray, camera: np.ndarray) -> np.ndarray:
-    """Pinhole projection of (N, J, 3) camera points with (N, 4) (fx, fy, cx, cy) -> (N, J, 2) pixels."""
-    z = np.where(np.abs(points[..., 2]) < 1e-9, 1e-9, points[..., 2])
-    x = points[..., 0] / z * camera[:, None, 0] + camera[:, None, 2]
-    y = points[..., 1] / z * camera[:, None, 1] + camera[:, None, 3]
-    return np.stack([x, y], axis=-1).astype(np.float32)
+    """Pinhole projection of (N, J, 3) camera points with (N, 4) (fx, fy, cx, cy) -> (N, J, 2) pixels
+    (float32), as the official readers project: only depths within 1e-9 of zero are clamped."""
+    focal, center = camera[:, None, 0:2], camera[:, None, 2:4]
+    return project_pinhole(points, focal, center, clamp="nonzero", eps=1e-9).astype(np.float32)
 
 
 def keypoints_from_array(joint_set: str, values: np.ndarray, num_joints: int = 17) -> Keypoints2D:

@@ -27,7 +27,7 @@ from lib.io import atomic_path
 CACHE_DTYPES = ("float32", "float16")
 
 
-class BodyModel(Protocol):
+class VertexModel(Protocol):
     """What the data code needs from the body model (lib/body provides it; tests build a small one)."""
 
     identity: str  # names the model files / version; part of the cache key
@@ -57,7 +57,7 @@ def cached_meshes(
     cache_dir: str | os.PathLike,
     dataset: str,
     smpl: SmplParams,
-    body_model: BodyModel,
+    body_model: VertexModel,
     *,
     batch_size: int = 512,
     dtype: str = "float32",
@@ -69,7 +69,7 @@ def cached_meshes(
         cache_dir: folder of the cache files (created when missing).
         dataset: name used in the file name and the key, e.g. '3dpw_train'.
         smpl: the table's SMPL parameters; rows with ``valid`` False get zero vertices.
-        body_model: see :class:`BodyModel`; called under ``torch.no_grad`` on ``device``.
+        body_model: see :class:`VertexModel`; called under ``torch.no_grad`` on ``device``.
         dtype: 'float32' or 'float16' storage.
     """
     if dtype not in CACHE_DTYPES:
@@ -91,7 +91,7 @@ def _write_atomically(path: Path, fill, shape: tuple[int, ...], dtype: np.dtype)
         del out
 
 
-def _fill(out: np.ndarray, smpl: SmplParams, body_model: BodyModel, batch_size: int, device) -> None:
+def _fill(out: np.ndarray, smpl: SmplParams, body_model: VertexModel, batch_size: int, device) -> None:
     """Write the vertices of the valid rows into ``out`` (N, 6890, 3), batch by batch per gender."""
     out[~smpl.valid] = 0
     for gender in np.unique(smpl.gender[smpl.valid]):

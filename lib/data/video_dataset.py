@@ -48,6 +48,7 @@ from lib.constants import NUM_VERTICES
 from lib.data.frames import FrameTable, Keypoints2D
 from lib.data.noise import DetectionNoise, noise_rng, person_scale
 from lib.data.windows import WindowTable
+from lib.errors import UserError
 from lib.keypoints import add_pelvis_neck, add_pelvis_neck_scores, normalize_screen
 
 GT_DETECTORS = ("gt", "gt_noise")
@@ -58,7 +59,7 @@ NOISE_SOURCES = {"gt_noise": "gt", "fit_noise": "fit"}
 SOURCE_JOINT_SET = {"coco19": "coco17", "h36m17": "h36m17"}
 
 
-class DetectorError(KeyError):
+class DetectorError(UserError, KeyError):
     """The requested 2D detector is not available for a dataset; the message lists what is."""
 
     def __str__(self) -> str:
@@ -73,9 +74,10 @@ class InputSpec:
     joint_set: str = "coco19"  # 'coco19' or 'h36m17'
     noise: DetectionNoise | None = None  # required for the NOISE_SOURCES detectors
     seed: int = 0
-    # Draw the noise once per video, so that every window sees the same noisy frames, as with a real
-    # detector (evaluation); else per window and epoch (training: more variety). Per-window noise at test
-    # time made consecutive outputs jitter independently: ACCEL measured the noise draws, not the model.
+    # Draw the noise once per video (and epoch), so that every window sees the same noisy frames, as with a
+    # real detector (evaluation; training on consecutive windows); else per window and epoch (training:
+    # more variety). Per-window noise at test time made consecutive outputs jitter independently: ACCEL
+    # measured the noise draws, not the model.
     noise_per_video: bool = False
 
 
@@ -152,6 +154,8 @@ class VideoDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch of the synthetic noise ('gt_noise' / 'fit_noise' redraw it every epoch)."""
+        if epoch != self.epoch:
+            self._video_noise.clear()
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -197,13 +201,13 @@ class VideoDataset(Dataset):
 
     def _noisy_video_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, J, 2) noisy pixels and (T, J) visibility of table ``rows`` of one video, from the noise drawn
-        once over the whole video (its rows in frame order; cached per video)."""
+        once over the whole video (its rows in frame order) for the current epoch; cached per video."""
         video = str(self.table.video[rows[0]])
         if video not in self._video_noise:
             video_rows = np.flatnonzero(self.table.video == video)
             video_rows = video_rows[np.argsort(self.table.frame[video_rows], kind="stable")]
             clean = self.source.xy[video_rows].astype(np.float64)
-            rng = noise_rng(self.spec.seed, 0, f"{self.table.name}/video/{video}")
+            rng = noise_rng(self.spec.seed, self.epoch, f"{self.table.name}/video/{video}")
             noisy, visible = self.spec.noise.apply(clean, np.maximum(person_scale(clean), 1.0), rng)
             self._video_noise[video] = (video_rows, noisy, visible)
         video_rows, noisy, visible = self._video_noise[video]

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lib.keypoints import resolve_target_index
+
 PAD_MODES = ("replicate", "reflect", "official")
 _NUMPY_PAD = {"replicate": "edge", "reflect": "reflect"}  # reflect: 2 1 | 0 1 2 ... (edge not repeated)
 _VIBE_CHUNK = 16  # VIBE's non-overlapping chunk length, hard-coded by the official "match_vibe" truncation
@@ -45,17 +47,6 @@ class WindowTable:
 
     def __len__(self) -> int:
         return len(self.target)
-
-
-def resolve_target_index(seq_len: int, target_index: int | None) -> int:
-    """The window position that is predicted: ``target_index``, or ``seq_len // 2`` when None or -1."""
-    if seq_len < 1:
-        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-    if target_index is None or target_index == -1:
-        return seq_len // 2
-    if not 0 <= target_index < seq_len:
-        raise ValueError(f"target_index must be -1, None or in [0, {seq_len - 1}], got {target_index}")
-    return target_index
 
 
 def segment_video(frame_ids: np.ndarray, max_gap: int = 1) -> list[np.ndarray]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib.keypoints import project_pinhole
+
 
 @dataclass(frozen=True)
 class CameraFit:
@@ -131,5 +133,4 @@ def fit_camera(
 
 def project(points: np.ndarray, translation: np.ndarray, focal: float, center: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points (N, P, 3) after adding translation (N, 3) -> (N, P, 2)."""
-    cam = points + translation[:, None]
-    return cam[..., :2] / cam[..., 2:3] * focal + center
+    return project_pinhole(points + translation[:, None], focal, center)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lib.errors import UserError
 
-class DemoError(RuntimeError):
+
+class DemoError(UserError, RuntimeError):
     """Bad input or a missing resource. ``str(err)`` is meant for the user; entry points print it and
     exit with ``exit_code`` (non-zero) instead of a traceback."""
 

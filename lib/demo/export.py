@@ -1,8 +1,7 @@
 """Demo outputs: per-track ``.npz``, per-frame ``.obj`` and an animated glTF binary (``.glb``).
 
-Every file is written atomically (a temporary file in the same folder, renamed when complete), and
-:func:`staged_dir` lets a whole run write into a hidden folder that only replaces the output folder's
-entries once everything succeeded, so a failed run leaves no half-written outputs.
+Every file is written atomically (a temporary file in the same folder, renamed when complete); the
+pipeline writes them into :func:`lib.io.staged_dir`, so a failed run leaves no half-written outputs.
 
 The ``.glb`` holds one mesh per track whose per-frame shapes are morph targets, played by a weight
 animation (one key per frame; Blender imports them as shape keys with keyframes, three.js / glTF viewers
@@ -12,18 +11,14 @@ play them directly). It is written with numpy + struct only.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lib.io import atomic_path, current_umask
+from lib.io import atomic_path
 
 # glTF constants
 _FLOAT, _UINT32, _UINT16, _UINT8 = 5126, 5125, 5123, 5121
@@ -34,26 +29,6 @@ _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _GLB_MAGIC, _GLB_JSON, _GLB_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942
 # Camera frame (x right, y down, z forward) -> glTF (x right, y up, z towards the viewer).
 CAMERA_TO_GLTF = np.array([1.0, -1.0, -1.0], dtype=np.float32)
-
-
-@contextmanager
-def staged_dir(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a hidden staging folder next to ``out_dir``; on success it becomes ``out_dir`` (a previous
-    ``out_dir`` is moved aside first and then removed, so the folder never mixes two runs' files), on
-    error it is removed and ``out_dir`` stays as it was."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging."))
-    old = stage.with_name(stage.name.replace(".staging.", ".replaced."))
-    try:
-        yield stage
-        os.chmod(stage, 0o777 & ~current_umask())  # mkdtemp makes it owner-only: an ordinary folder
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(stage, out_dir)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray | float | int | str]) -> None:

@@ -18,14 +18,14 @@ from tqdm import tqdm
 
 from lib.demo.camera import CameraFit, fit_camera
 from lib.demo.errors import DemoError
-from lib.demo.export import MeshAnimation, save_glb, save_npz, save_obj, staged_dir
+from lib.demo.export import MeshAnimation, save_glb, save_npz, save_obj
 from lib.demo.inference import TrackInput, TrackPrediction, predict_tracks, select_tracks
 from lib.demo.keypoints import track_keypoints
 from lib.demo.records import BodyFit, TrackResult
 from lib.demo.stats import format_summary, summarize
 from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
-from lib.io import write_text_atomic
+from lib.io import staged_dir, write_text_atomic
 from lib.keypoints import add_pelvis_neck_scored
 from lib.people.tracking import track_people
 from lib.people.types import PeopleBackend, Track

@@ -19,7 +19,7 @@ import torch
 
 from lib.demo.errors import DemoError
 from lib.demo.video import FrameSource
-from lib.engine.distributed import resolve_device
+from lib.device import resolve_device
 from lib.models.weights import CheckpointError, extract_state_dict, read_checkpoint
 from lib.people.types import Track
 

@@ -17,11 +17,12 @@ from lib.body.coarse_mesh import CoarseMesh
 from lib.body.regressors import coco19_from_coco17
 from lib.body.smpl import BodyModel
 from lib.config import ConfigError, check_model_config
-from lib.data.build import build_dataset
+from lib.data.build import LIST_KEYS, build_dataset
 from lib.data.sampling import build_sampler
 from lib.data.temporal_groups import TemporalGroups, collate_groups
 from lib.engine.distributed import DistEnv
 from lib.engine.trainer import TrainSettings
+from lib.eval.scorer import Scorer
 from lib.eval.selection import protocol_cameras
 from lib.losses import LossWeights, mesh_losses, pose_losses
 from lib.models.build import build_model
@@ -128,11 +129,25 @@ def build_body_assets(cfg: CfgNode) -> BodyAssets:
     return BodyAssets(body, build_coarse_mesh_from_cfg(cfg), regressors)
 
 
+def build_scorer(cfg: CfgNode, assets: BodyAssets, protocol: str | None = None) -> Scorer:
+    """The run's scorer: the input joint set, the SMPL-24 / Human3.6M-17 regressors and ``protocol``
+    (default EVAL.PROTOCOL)."""
+    regressors = assets.regressors
+    return Scorer(
+        joint_set=cfg.MODEL.INPUT_JOINT_SET,
+        smpl_regressor=regressors["smpl24"],
+        h36m_regressor=regressors["h36m17"],
+        protocol=cfg.EVAL.PROTOCOL if protocol is None else protocol,
+    )
+
+
 def build_loader(
     cfg: CfgNode, split: str, names: Sequence[str], assets: BodyAssets, env: DistEnv
 ) -> torch.utils.data.DataLoader:
     """Training: the datasets mixed by DATA.TRAIN_RATIOS through the deterministic sampler, this rank's
     share of TRAIN.BATCH_SIZE per step. Evaluation: one dataset in order, EVAL.BATCH_SIZE."""
+    if not names:
+        raise ConfigError(f"{LIST_KEYS[split]} is empty: name at least one dataset, e.g. [synthetic]")
     datasets = [build_dataset(cfg, name, split, assets.body_model, assets.regressors) for name in names]
     if split != "train":
         return DataLoader(datasets[0], batch_size=cfg.EVAL.BATCH_SIZE, shuffle=False,

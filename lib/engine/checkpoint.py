@@ -10,20 +10,43 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from lib.engine.run_dir import disk_full_error
 from lib.io import write_atomic
 from lib.models.weights import CheckpointError, read_checkpoint
 
+# What to do when a checkpoint cannot be written for lack of space (the previous one stays intact).
+RESUME_ADVICE = (
+    "nothing was written there and earlier checkpoints are intact: free space on that disk, then continue "
+    "with --resume auto (or start anew if the run had no checkpoint yet)"
+)
 REQUIRED_KEYS = ("model", "optimizer", "scheduler", "epoch", "epoch_step", "iteration", "rng", "config")
 
 
 def save_checkpoint(payload: dict, path: str | os.PathLike) -> None:
     """Write ``payload`` to ``path`` atomically; the previous file at ``path`` stays intact until the new
-    one is complete on disk."""
-    write_atomic(path, lambda f: torch.save(payload, f))
+    one is complete on disk. A full disk is a DiskFullError naming ``path``."""
+    try:
+        write_atomic(path, lambda f: torch.save(payload, f))
+    except Exception as err:
+        full = disk_full_error(err, path, RESUME_ADVICE)
+        if full is None:
+            raise
+        raise full from err
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writes into ``run_dir`` left when their process was killed
+    (``.last.<random>.tmp.pth`` of lib/io.py's atomic writes, up to a checkpoint's size each); return
+    their paths. Only for a run folder no other process writes to, e.g. the one being resumed."""
+    stale = sorted(Path(run_dir).glob(".*.tmp.*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

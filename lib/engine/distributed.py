@@ -1,4 +1,4 @@
-"""Process setup: device choice, seeding, determinism, and torchrun's distributed environment."""
+"""Process setup: seeding, determinism, and torchrun's distributed environment (the device: lib/device.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from lib.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -20,20 +22,6 @@ class DistEnv:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> this process's GPU when CUDA is available, else the CPU; otherwise the named device."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"DEVICE {name!r} was asked for but CUDA is not available; use DEVICE cpu")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    return device
 
 
 def init_distributed(device_name: str) -> DistEnv:

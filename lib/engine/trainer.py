@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from lib.engine.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 from lib.engine.logger import RunLogger
+from lib.errors import UserError
 
 NONFINITE_FRAMES = "NONFINITE_FRAMES"  # validation metrics: frames whose predictions hold NaN / inf (if any)
 
@@ -53,7 +54,7 @@ class TrainState:
 LossFn = Callable[[object, dict, int], dict[str, torch.Tensor]]  # (output, batch, epoch) -> terms
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(UserError, RuntimeError):
     """Training produced a non-finite loss or gradient in more consecutive steps than allowed, or weights
     holding NaN / inf were about to be saved. Nothing non-finite is ever written."""
 

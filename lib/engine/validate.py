@@ -1,4 +1,4 @@
-"""Validation during training: predict every window of a loader and score it with the protocols; render
+"""Validation during training: predict every window of a loader and score it (lib/eval/scorer.py); render
 one fixed window's mesh for TensorBoard.
 
 Shapes: N windows (one target frame each), J joints, V vertices.
@@ -6,25 +6,16 @@ Shapes: N windows (one target frame each), J joints, V vertices.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Subset, default_collate
 
-from lib import metrics
-from lib.constants import JOINT_SETS
 from lib.engine.trainer import NONFINITE_FRAMES, unwrap
 from lib.eval.mesh_view import compare_meshes
-from lib.eval.protocols import (
-    MM_PER_M,
-    evaluate_joints,
-    evaluate_mesh_pve,
-    h36m_joints_from_mesh,
-    uses_annotated_joints,
-)
-from lib.eval.selection import sequence_ids
+from lib.eval.scorer import Scorer
 from lib.models.precision import inference_dtype, reduced_precision
 from lib.models.shared_frames import SharedFrames, supports_shared_frames
 
@@ -109,66 +100,18 @@ def prediction_dict(output: Tensor | tuple) -> dict[str, Tensor]:
     return {f"pred_{k}": v for k, v in output._asdict().items()}
 
 
-def pose_metrics(pred: Tensor, gt: Tensor, seq_ids: Sequence[Hashable], root: int) -> dict[str, float]:
-    """Stage-1 scores (mm) on all joints of the input set, rooted at ``root``: MPJPE, PA-MPJPE, ACCEL."""
-    pred_mm = (pred - pred[:, root : root + 1]) * MM_PER_M
-    gt_mm = (gt - gt[:, root : root + 1]) * MM_PER_M
-    accel = metrics.accel_interior_mean(metrics.accel_per_sequence(pred_mm, gt_mm, seq_ids))
-    return {
-        "MPJPE": float(metrics.mpjpe(pred_mm, gt_mm)),
-        "PA-MPJPE": float(metrics.pa_mpjpe(pred_mm, gt_mm)),
-        "ACCEL": float(accel),
-    }
-
-
-def score(
-    predictions: dict,
-    joint_set: str,
-    smpl_regressor: Tensor | None = None,
-    h36m_regressor: Tensor | None = None,
-    mode: str = "full",
-    dataset: str = "",
-) -> dict[str, float]:
-    """Metrics (mm) of ``predict``'s output under ``dataset``'s protocol (lib/eval/protocols.py).
-
-    Stage 1 (no mesh): pose-stream scores. Stage 2 (needs the SMPL-24 and H36M-17 regressors): the
-    Human3.6M-17 joints regressed from the predicted mesh against the protocol's ground truth on the
-    frames that have it, and PVE on the frames with a valid ground-truth mesh.
-    """
-    p = predictions
-    seq_ids = sequence_ids(p["video"], p["segment"].tolist())
-    if "pred_mesh" not in p:
-        return pose_metrics(p["pred_pose3d"], p["pose3d"], seq_ids, JOINT_SETS[joint_set].index("Pelvis"))
-    mesh_ok = p["mesh_valid"].bool()
-    if uses_annotated_joints(dataset):
-        gt, has_gt = p["pose3d_h36m"], p["pose3d_h36m_valid"][:, 0].bool()
-    else:
-        gt, has_gt = h36m_joints_from_mesh(p["mesh"], smpl_regressor, h36m_regressor), mesh_ok
-    pred = h36m_joints_from_mesh(p["pred_mesh"], smpl_regressor, h36m_regressor)
-    values = evaluate_joints(dataset, pred[has_gt], gt[has_gt], seq_ids[has_gt.numpy()],
-                             p["frame_valid"][has_gt], mode)  # fmt: skip
-    if mesh_ok.any():
-        values["PVE"] = evaluate_mesh_pve(p["pred_mesh"][mesh_ok], p["mesh"][mesh_ok], smpl_regressor)
-    return values
-
-
 def make_validator(
-    loader: torch.utils.data.DataLoader,
-    device: torch.device,
-    joint_set: str,
-    smpl_regressor: Tensor | None = None,
-    h36m_regressor: Tensor | None = None,
-    mode: str = "full",
-    dataset: str = "",
+    loader: torch.utils.data.DataLoader, device: torch.device, scorer: Scorer, dataset: str
 ) -> Callable[[nn.Module], dict[str, float]]:
-    """model -> ``score`` of its predictions on ``loader`` (the training mode is restored after), with
-    NONFINITE_FRAMES, the number of frames predicted as NaN / inf, when there are any."""
+    """model -> ``scorer``'s metrics of its predictions on ``loader``, the split of ``dataset`` (the
+    training mode is restored after), with NONFINITE_FRAMES, the number of frames predicted as NaN / inf,
+    when there are any."""
 
     def validate(model: nn.Module) -> dict[str, float]:
         was_training = model.training
         predictions = predict(model, loader, device)
         model.train(was_training)
-        values = score(predictions, joint_set, smpl_regressor, h36m_regressor, mode, dataset)
+        values = scorer.score(predictions, dataset)
         nonfinite = int(nonfinite_frames(predictions).sum())
         return {**values, NONFINITE_FRAMES: float(nonfinite)} if nonfinite else values
 

@@ -31,11 +31,11 @@ from torch import Tensor
 
 from lib import metrics
 from lib.constants import JOINT_SETS
-from lib.engine.validate import pose_metrics
 from lib.eval.protocols import (
     MM_PER_M,
     evaluate_joints,
     pelvis_aligned_mesh,
+    pose_metrics,
     rooted_h36m_joints,
     uses_annotated_joints,
 )
@@ -53,8 +53,8 @@ def prediction_record(
     protocol: str,
     dataset: str,
 ) -> dict[str, np.ndarray]:
-    """The file's arrays from ``lib.engine.validate.predict``'s output; arguments as for
-    ``lib.engine.validate.score`` (stage 2 needs the SMPL-24 (24, V) and Human3.6M-17 (17, V) regressors)."""
+    """The file's arrays from ``lib.engine.validate.predict``'s output; arguments as the fields of
+    ``lib.eval.scorer.Scorer`` (stage 2 needs the SMPL-24 (24, V) and Human3.6M-17 (17, V) regressors)."""
     p = predictions
     record = {
         "video": np.asarray(p["video"], dtype=str),

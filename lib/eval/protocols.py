@@ -182,6 +182,19 @@ def evaluate_mpii3d_joints(
     )
 
 
+def pose_metrics(pred: Tensor, gt: Tensor, seq_ids: Sequence[Hashable], root: int) -> dict[str, float]:
+    """Stage-1 scores (mm) on all joints of the input set, rooted at ``root``: MPJPE, PA-MPJPE, ACCEL (the
+    interior mean, in both modes). pred, gt: (N, J, 3) metres; seq_ids: (N,)."""
+    pred_mm = (pred - pred[:, root : root + 1]) * MM_PER_M
+    gt_mm = (gt - gt[:, root : root + 1]) * MM_PER_M
+    accel = metrics.accel_interior_mean(metrics.accel_per_sequence(pred_mm, gt_mm, seq_ids))
+    return {
+        "MPJPE": float(metrics.mpjpe(pred_mm, gt_mm)),
+        "PA-MPJPE": float(metrics.pa_mpjpe(pred_mm, gt_mm)),
+        "ACCEL": float(accel),
+    }
+
+
 def uses_annotated_joints(dataset: str) -> bool:
     """Whether ``dataset``'s protocol compares with its annotated joints rather than the GT mesh's."""
     return dataset in ANNOTATED_JOINT_DATASETS

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lib.errors import UserError
+
 # Where a checkpoint keeps its network weights: ours ('model'), the official ones ('model_state_dict').
 STATE_DICT_KEYS = ("model", "model_state_dict", "state_dict")
 # Wrappers that prefix every key: DataParallel / DistributedDataParallel, torch.compile.
@@ -21,7 +23,7 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _MAX_LISTED = 10
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint file cannot be read or holds no network weights."""
 
 
@@ -39,10 +41,27 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # truncated file, not a torch file, unexpected pickled objects
-            raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+            raise CheckpointError(f"cannot read checkpoint {path}: {_unreadable(path, err)}") from None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a checkpoint dictionary")
     return checkpoint
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """What is wrong with a file torch.load refused, on one line."""
+    refused = [line.strip() for line in str(err).splitlines() if "WeightsUnpickler error:" in line]
+    if refused:  # a pickled object other than tensors and plain containers: never run
+        detail = refused[0].split("WeightsUnpickler error:", 1)[1].split(". Please use")[0].strip()
+        return (
+            f"it holds Python objects other than tensors and plain containers ({detail}); such files are "
+            "refused unread (they could run code): load the weights alone as a state dict"
+        )
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (
+        f"the file ({path.stat().st_size} bytes) is truncated, corrupt or not a PyTorch checkpoint "
+        f"({first.split('. This is an internal miniz error')[0]}); use a complete checkpoint, e.g. a run's "
+        "last.pth or best.pth"
+    )
 
 
 def extract_state_dict(checkpoint: Mapping, source: str = "checkpoint") -> dict[str, torch.Tensor]:

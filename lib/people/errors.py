@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from lib.errors import UserError
 
-class PeopleError(RuntimeError):
+
+class PeopleError(UserError, RuntimeError):
     """A missing model file, a broken detection file or another bad input of a people backend.
     ``str(err)`` is meant for the user; entry points print it and exit with code 2."""

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from lib.data.synthetic.motion import smoothstep
+from lib.keypoints import project_pinhole
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,9 @@ class CameraTrack:
 
 
 def project(points_cam: np.ndarray, focal: Sequence[float], center: Sequence[float]) -> np.ndarray:
-    """(..., 3) camera-frame points -> (..., 2) pixels; depths are clamped at 1 mm."""
-    depth = np.maximum(points_cam[..., 2:3], 1e-3)
-    return points_cam[..., :2] / depth * np.asarray(focal) + np.asarray(center)
+    """(..., 3) camera-frame points -> (..., 2) pixels; depths are clamped at 1 mm (a vertex behind the
+    camera lands far outside the image instead of mirrored into it)."""
+    return project_pinhole(points_cam, np.asarray(focal), np.asarray(center), clamp="floor", eps=1e-3)
 
 
 def look_at(position: np.ndarray, target: np.ndarray, up: Sequence[float] = (0.0, 1.0, 0.0)):

@@ -1,7 +1,7 @@
 """The embedded synthetic video dataset, written in the preprocessed 3DPW file format.
 
 Each video shows one person with a random body shape (betas) and gender performing a procedural motion
-(:mod:`lib.data.motion`), filmed by a random perspective camera (:mod:`lib.data.cameras`). Per frame we
+(:mod:`lib.data.synthetic.motion`), filmed by a random perspective camera (:mod:`.cameras`). Per frame we
 store what the real 3DPW files hold, in the same files and units, so the real 3DPW reader loads it:
 
 * ``3DPW_latest_{split}.json``: COCO-style ``images`` (id, file_name, width, height, sequence, frame_idx,
@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -58,6 +57,7 @@ from lib.data.synthetic.masks import (
 from lib.data.synthetic.mocap import SmplMotion, real_motion_clips
 from lib.data.synthetic.motion import sample_motion
 from lib.data.synthetic.render_detect import Backgrounds, render_and_detect, sample_scene
+from lib.io import staged_dir
 from lib.keypoints import add_pelvis_neck_scored
 
 SPLITS = ("train", "validation", "test")
@@ -90,6 +90,7 @@ class SyntheticSettings:
     feat_decimals: int = 4
     shape_code_noise: float = -1.0  # >= 0: features carry an emulated backbone shape estimate (shape_code)
     acrobatics: float = 0.0  # share of lower-body actions that are flips, cartwheels, crawling, lying, kicks
+    free_limbs: float = 0.0  # share of upper-body actions that move every limb freely through its range
     # 2D inputs and masks: 'noise' (the detection-noise model, fast) or 'blazepose' (render-and-detect)
     detector: str = "noise"
     background_video: str = ""  # 'blazepose': real footage the people are rendered over
@@ -132,6 +133,7 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
         feat_decimals=s.FEAT_DECIMALS,
         shape_code_noise=s.SHAPE_CODE_NOISE,
         acrobatics=s.ACROBATICS,
+        free_limbs=s.FREE_LIMBS,
         detector=s.DETECTOR,
         background_video=s.BACKGROUND_VIDEO,
         blazepose_dir=cfg.DEMO.BLAZEPOSE_DIR,
@@ -217,7 +219,7 @@ def generate_video(
     if settings.motion_source == "real":
         pose_w, trans_w, actions = clip.pose, clip.transl, (clip.name,)
     else:
-        motion = sample_motion(rng, num_frames, settings.fps, settings.acrobatics)
+        motion = sample_motion(rng, num_frames, settings.fps, settings.acrobatics, settings.free_limbs)
         pose_w, trans_w, actions = motion.pose, motion.trans, tuple(a for a, _, _ in motion.actions)
     shot = film(body, settings, rng, pose_w, trans_w, betas, gender)
     occluder = _sample_occluder(rng, shot.keypoints, settings.occluder_prob)
@@ -428,62 +430,31 @@ def _r(array: np.ndarray, decimals: int) -> list:
     return np.round(np.asarray(array, dtype=np.float64), decimals).tolist()
 
 
+JOINT_FILES = {  # the per-frame joint files: key -> file name
+    "coco_cam": "3DPW_{split}_joint_coco_cam.json",
+    "h36m_cam": "3DPW_{split}_joint_h36m_cam.json",
+    "coco_img": "3DPW_{split}_gt_joint_coco_img.json",
+    "coco_noise": "3DPW_{split}_joint_coco_img_noise.json",
+}
+
+
 def write_split(out_dir: Path, split: str, generated: list[tuple[Video, list[str]]]) -> dict:
     """Write one split's 3DPW files into ``out_dir`` from ``_work``'s (video, JSON text of each frame's
     features) pairs; returns its sizes."""
     images, annotations, vitpose, features = [], [], [], {}
-    nested = {k: {} for k in ("coco_cam", "h36m_cam", "coco_img", "coco_noise")}
-    pid = str(PERSON_ID)
+    joints = {key: {} for key in JOINT_FILES}
     for video, feature_rows in generated:
-        for k in nested:
-            nested[k][video.name] = {}
+        for key, frames in _joint_entries(video).items():
+            joints[key][video.name] = frames
         for t in range(len(video.pose)):
-            image_id = annotation_id = len(images)
-            images.append({
-                "id": image_id,
-                "file_name": f"image_{t:05d}.jpg",
-                "width": video.width,
-                "height": video.height,
-                "sequence": video.name,
-                "frame_idx": t,
-                "cam_param": {"focal": list(video.focal), "princpt": list(video.center)},
-            })  # fmt: skip
-            kp = video.keypoints[t][video.visible[t]] if video.visible[t].any() else video.keypoints[t]
-            low, high = kp.min(0), kp.max(0)
-            annotations.append({
-                "id": annotation_id,
-                "image_id": image_id,
-                "person_id": PERSON_ID,
-                "category_id": 1,
-                "iscrowd": 0,
-                "bbox": _r([low[0], low[1], *(high - low)], 2),
-                "smpl_param": {
-                    "pose": _r(video.pose[t], 6),
-                    "shape": _r(video.betas, 6),
-                    "trans": _r(video.trans[t], 6),
-                    "gender": video.gender,
-                },
-            })  # fmt: skip
-            key = str(t)
-            gt2d = np.concatenate([video.keypoints[t], video.visible[t][:, None]], axis=1)
-            nested["coco_cam"][video.name][key] = {pid: _r(video.joints_coco[t], 3)}
-            nested["h36m_cam"][video.name][key] = {pid: _r(video.joints_h36m[t], 3)}
-            nested["coco_img"][video.name][key] = {pid: _r(gt2d, 3)}
-            nested["coco_noise"][video.name][key] = {pid: _r(video.detections[t], 3)}
-            vitpose.append({"annotation_id": annotation_id, "keypoints": _r(video.detections[t, :17], 3)})
+            image_id = len(images)  # one person per image: its annotation has the image's id
+            images.append(_image_entry(video, t, image_id))
+            annotations.append(_annotation_entry(video, t, image_id))
+            vitpose.append({"annotation_id": image_id, "keypoints": _r(video.detections[t, :17], 3)})
             features[f"{video.name}_{PERSON_ID}_{t}"] = feature_rows[t]
-    coco = {
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": 1, "name": "person"}],
-    }
-    files = {
-        f"3DPW_latest_{split}.json": coco,
-        f"3DPW_{split}_joint_coco_cam.json": nested["coco_cam"],
-        f"3DPW_{split}_joint_h36m_cam.json": nested["h36m_cam"],
-        f"3DPW_{split}_gt_joint_coco_img.json": nested["coco_img"],
-        f"3DPW_{split}_joint_coco_img_noise.json": nested["coco_noise"],
-    }
+    coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+    files = {f"3DPW_latest_{split}.json": coco}
+    files |= {name.format(split=split): joints[key] for key, name in JOINT_FILES.items()}
     if split != "train":
         files[f"vitpose_3dpw_{split}_output.json"] = vitpose
     if any(video.world is not None for video, _ in generated):
@@ -494,6 +465,58 @@ def write_split(out_dir: Path, split: str, generated: list[tuple[Video, list[str
     rows = (f"{json.dumps(key)}:{text}" for key, text in features.items())
     (out_dir / f"3DPW_{split}_img_feat.json").write_text("{" + ",".join(rows) + "}")
     return {"sequences": len(generated), "frames": len(images)}
+
+
+def _image_entry(video: Video, t: int, image_id: int) -> dict:
+    """Frame ``t``'s COCO-style image entry (``3DPW_latest_{split}.json``)."""
+    return {
+        "id": image_id,
+        "file_name": f"image_{t:05d}.jpg",
+        "width": video.width,
+        "height": video.height,
+        "sequence": video.name,
+        "frame_idx": t,
+        "cam_param": {"focal": list(video.focal), "princpt": list(video.center)},
+    }
+
+
+def _annotation_entry(video: Video, t: int, image_id: int) -> dict:
+    """Frame ``t``'s person annotation: the box of its visible keypoints and the camera-frame SMPL
+    parameters."""
+    kp = video.keypoints[t][video.visible[t]] if video.visible[t].any() else video.keypoints[t]
+    low, high = kp.min(0), kp.max(0)
+    return {
+        "id": image_id,
+        "image_id": image_id,
+        "person_id": PERSON_ID,
+        "category_id": 1,
+        "iscrowd": 0,
+        "bbox": _r([low[0], low[1], *(high - low)], 2),
+        "smpl_param": {
+            "pose": _r(video.pose[t], 6),
+            "shape": _r(video.betas, 6),
+            "trans": _r(video.trans[t], 6),
+            "gender": video.gender,
+        },
+    }
+
+
+def _joint_entries(video: Video) -> dict[str, dict]:
+    """{JOINT_FILES key: {str(frame): {person id: rows}}} of one video: camera-frame joints (mm), the
+    ground-truth 2D keypoints with their visibility and the detections."""
+    pid = str(PERSON_ID)
+    entries = {key: {} for key in JOINT_FILES}
+    for t in range(len(video.pose)):
+        gt2d = np.concatenate([video.keypoints[t], video.visible[t][:, None]], axis=1)
+        rows = {
+            "coco_cam": _r(video.joints_coco[t], 3),
+            "h36m_cam": _r(video.joints_h36m[t], 3),
+            "coco_img": _r(gt2d, 3),
+            "coco_noise": _r(video.detections[t], 3),
+        }
+        for key, value in rows.items():
+            entries[key][str(t)] = {pid: value}
+    return entries
 
 
 def _world_landmarks(generated: list[tuple[Video, list[str]]]) -> dict:
@@ -522,8 +545,9 @@ def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files
     if settings.motion_source == "procedural":
         for key in ("motion_source", "mocap_dir"):
             fields.pop(key)
-    if settings.acrobatics == 0:
-        fields.pop("acrobatics")
+    for key in ("acrobatics", "free_limbs"):
+        if fields[key] == 0:
+            fields.pop(key)
     noise_fields = {k: v for k, v in asdict(noise).items() if v != () or k not in ("bias", "torso")}
     digest.update(json.dumps([GENERATOR_VERSION, fields, noise_fields], sort_keys=True).encode())
     for path in sorted(body_files):
@@ -567,36 +591,18 @@ def generate_dataset(
     workers: int = 1,
     log=print,
 ) -> dict:
-    """Generate every split and write it to ``out_dir`` atomically (temp folder, then rename).
+    """Generate every split and write it to ``out_dir`` atomically (:func:`lib.io.staged_dir`: a failed
+    run leaves the previous dataset as it was).
 
     Returns the manifest (also written as ``manifest.json``).
     """
     start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    tasks = [(split, i) for split, n in zip(SPLITS, settings.num_sequences, strict=True) for i in range(n)]
-    try:
-        _WORKER.update(body=body, settings=settings, noise=noise)
-        if settings.motion_source == "real":  # retargeted once, before the workers fork
-            _WORKER["clips"] = real_motion_clips(settings.mocap_dir, body)
-            tasks = [("test", i) for i in range(len(_WORKER["clips"]))]
-        if workers > 1 and len(tasks) > 1:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    generated = list(pool.map(_work, tasks))
-            finally:
-                torch.set_num_threads(threads)
-        else:
-            generated = [_work(task) for task in tasks]
+    with staged_dir(out_dir) as stage:
+        tasks, generated = _generate_videos(body, settings, noise, workers)
         splits = {}
         for split in SPLITS:
             chosen = [g for (s, _), g in zip(tasks, generated, strict=True) if s == split]
-            splits[split] = write_split(tmp, split, chosen)
+            splits[split] = write_split(stage, split, chosen)
             log(f"{split}: {splits[split]['sequences']} videos, {splits[split]['frames']} frames")
         manifest = {
             "generator_version": GENERATOR_VERSION,
@@ -605,15 +611,31 @@ def generate_dataset(
             "splits": splits,
             "image_features": "silhouette features (lib/data/silhouette.py), not SPIN",
             "seconds": round(time.perf_counter() - start, 1),
-            "bytes": sum(p.stat().st_size for p in tmp.iterdir()),
+            "bytes": sum(p.stat().st_size for p in stage.iterdir()),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _generate_videos(
+    body, settings: SyntheticSettings, noise: DetectionNoise, workers: int
+) -> tuple[list[tuple[str, int]], list[tuple[Video, list[str]]]]:
+    """The (split, index) tasks and ``_work``'s output for each, in ``workers`` forked processes when
+    there are several (the body, settings and noise reach them through ``_WORKER``, not pickled)."""
+    tasks = [(split, i) for split, n in zip(SPLITS, settings.num_sequences, strict=True) for i in range(n)]
+    _WORKER.update(body=body, settings=settings, noise=noise)
+    try:
+        if settings.motion_source == "real":  # retargeted once, before the workers fork
+            _WORKER["clips"] = real_motion_clips(settings.mocap_dir, body)
+            tasks = [("test", i) for i in range(len(_WORKER["clips"]))]
+        if workers <= 1 or len(tasks) <= 1:
+            return tasks, [_work(task) for task in tasks]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                return tasks, list(pool.map(_work, tasks))
+        finally:
+            torch.set_num_threads(threads)
     finally:
         _WORKER.clear()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return manifest

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lib.errors import MissingFileError
+
 if TYPE_CHECKING:  # torch is imported where the fit needs it: the clip functions run without it
     import torch
 
@@ -586,5 +588,5 @@ def real_motion_clips(
     skeleton = load_skeleton(Path(clip_dir) / "humanoid.urdf")
     clips = [resample(load_clip(p)) for p in clip_paths(clip_dir)]
     if not clips:
-        raise FileNotFoundError(f"no humanoid3d_*.txt clips in {clip_dir} (run scripts/fetch_mocap.py)")
+        raise MissingFileError(f"no humanoid3d_*.txt clips in {clip_dir} (run scripts/fetch_mocap.py)")
     return retarget([*clips, *(mirror(c) for c in clips)], skeleton, body, steps, gender)

@@ -24,6 +24,13 @@ ACTIONS = ("idle", "walk", "turn", "arm_raise", "wave", "squat", "sit", "jump")
 # Whole-body actions off the upright repertoire (``acrobatics`` > 0): the body pitched or rolled through
 # a full turn in the air, on the floor on hands and knees or lying, and fast single-limb strikes.
 ACROBATICS = ("flip", "cartwheel", "crawl", "lie", "kick", "punch")
+# Joints that the free-limb layer (``free_limbs`` > 0) moves, with the share of their range it may reach:
+# arms fully, the trunk, head and legs less (the pelvis height follows the legs, feet stay plausible).
+_FREE_JOINTS = {
+    "L_Shoulder": 1.0, "R_Shoulder": 1.0, "L_Elbow": 1.0, "R_Elbow": 1.0, "L_Wrist": 0.5, "R_Wrist": 0.5,
+    "L_Collar": 0.5, "R_Collar": 0.5, "Spine1": 0.5, "Spine2": 0.4, "Spine3": 0.4, "Neck": 0.5, "Head": 0.5,
+    "L_Hip": 0.45, "R_Hip": 0.45, "L_Knee": 0.5, "R_Knee": 0.5,
+}  # fmt: skip
 _EULER = "XYZ"  # scipy intrinsic XYZ: R = Rx(a) @ Ry(b) @ Rz(c)
 
 # Per-joint Euler ranges in degrees, ((lo_x, lo_y, lo_z), (hi_x, hi_y, hi_z)), for SMPL joints 1..23.
@@ -294,6 +301,19 @@ def _punch(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
     track.add("Spine2", _xyz(0, 25 * (1 if side == "L" else -1)), thrust)
 
 
+def _free(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
+    """Every limb and the trunk wandering smoothly through its range (two random sines per angle): poses
+    and limb combinations that no scripted action makes, as in dancing, sports or getting up."""
+    t = track.t[:, None]
+    for name, reach in _FREE_JOINTS.items():
+        lo, hi = JOINT_LIMITS_DEG[_SMPL_NAMES.index(name)]
+        centre, half = (lo + hi) / 2, (hi - lo) / 2 * reach
+        freq, phase = rng.uniform(0.15, 0.8, (2, 3)), rng.uniform(0, 2 * np.pi, (2, 3))
+        amp = rng.uniform(0.15, 0.5, (2, 3))  # sums within the range: few kinks at the limits
+        wander = (amp[:, None] * np.sin(2 * np.pi * freq[:, None] * t + phase[:, None])).sum(axis=0)
+        track.add(name, centre * reach + half * wander, w)
+
+
 _DURATIONS = {  # seconds (min, max) of each action's envelope
     "idle": (1.0, 2.5),
     "walk": (2.0, 5.0),
@@ -309,17 +329,23 @@ _DURATIONS = {  # seconds (min, max) of each action's envelope
     "lie": (2.5, 4.5),
     "kick": (0.8, 1.4),
     "punch": (1.5, 3.0),
+    "free": (1.5, 4.0),
 }
 _LOWER_BODY = ("idle", "walk", "turn", "squat", "sit", "jump")  # one at a time, cross-faded
 _UPPER_BODY = ("arm_raise", "wave")  # overlaid on the lower-body timeline
 
 
 def sample_motion(
-    rng: np.random.Generator, num_frames: int, fps: float = 30.0, acrobatics: float = 0.0
+    rng: np.random.Generator,
+    num_frames: int,
+    fps: float = 30.0,
+    acrobatics: float = 0.0,
+    free_limbs: float = 0.0,
 ) -> Motion:
     """A random composed motion of ``num_frames`` frames (deterministic given ``rng``); each lower-body
-    action is one of :data:`ACROBATICS` with probability ``acrobatics`` (0: the draws of the upright
-    repertoire only, as before)."""
+    action is one of :data:`ACROBATICS` with probability ``acrobatics``, each upper-body one a free-limb
+    excursion (:func:`_free`) with probability ``free_limbs`` (0 and 0: the draws of the upright repertoire
+    only, as before)."""
     if num_frames < 2:
         raise ValueError(f"num_frames must be >= 2, got {num_frames}")
     t = np.arange(num_frames) / fps
@@ -345,7 +371,10 @@ def sample_motion(
     cursor = rng.uniform(0, 1.5)
     while cursor < total:
         if rng.random() < 0.5:
-            name = _UPPER_BODY[rng.integers(len(_UPPER_BODY))]
+            if free_limbs > 0 and rng.random() < free_limbs:
+                name = "free"
+            else:
+                name = _UPPER_BODY[rng.integers(len(_UPPER_BODY))]
             start, end = cursor, cursor + rng.uniform(*_DURATIONS[name])
             _add_action(track, rng, name, start, end, ramp)
             actions.append((name, start, end))
@@ -372,6 +401,7 @@ def _add_action(track: _Track, rng: np.random.Generator, name: str, start: float
         "crawl": _crawl,
         "lie": _lie,
         "punch": _punch,
+        "free": _free,
     }[name](track, rng, w)
 
 

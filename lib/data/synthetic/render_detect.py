@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from lib.data.silhouette import nearest_true
+from lib.errors import MissingFileError
 from lib.people.types import Detection, PeopleBackend, box_iou
 from lib.render import Camera, render_mesh
 
@@ -55,7 +56,7 @@ class Backgrounds:
             index += 1
         cap.release()
         if not self.frames:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"no background frames could be read from {video}; run 'python scripts/fetch_assets.py' "
                 "or set DATA.SYNTHETIC.BACKGROUND_VIDEO to a video file"
             )
