@@ -66,7 +66,10 @@ def train(cfg, env, resume: Resume | None) -> None:
     assets = B.build_body_assets(cfg)
     model = B.build_training_model(cfg, assets, env.device, load_pose=resume is None)
     if env.world_size > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+        # With the official joint input, every block but the last skips its joint branch (its output was
+        # discarded; lib/models/decoder.py): those weights get no gradient, which DDP must be told.
+        unused = cfg.STAGE == "mesh" and cfg.MODEL.DECODER.JOINT_INPUT == "original"
+        model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=unused)
     train_loader = B.build_loader(cfg, "train", cfg.DATA.TRAIN_LIST, assets, env)
     val_loader = B.build_loader(cfg, "val", cfg.DATA.VAL_LIST[:1], assets, env) if cfg.DATA.VAL_LIST else None
     run_dir = resume.path.parent if resume else (create_run_dir(cfg) if env.is_main else None)

@@ -163,6 +163,19 @@ def test_torchrun_two_processes_match_one_process(opts):
     assert moved > 5e-5 and difference < 2e-6
 
 
+def test_torchrun_trains_stage_two(opts):
+    """Stage 2 under two processes: the decoder's skipped joint branches (no gradient) do not stop DDP."""
+    pose = run("configs/synthetic_pose.yaml", [*opts, "TRAIN.EPOCHS", "1", "EXPERIMENT", "ddp_pose"])
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    launcher += ["--master_addr", "127.0.0.1", "--master_port", str(free_port())]
+    command = [*launcher, "train.py", "--cfg", "configs/synthetic_mesh.yaml", *opts, "TRAIN.EPOCHS", "1",
+               "MODEL.POSE_CHECKPOINT", str(pose / "best.pth"), "EXPERIMENT", "ddp_mesh"]  # fmt: skip
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
+    output = Path(opts[opts.index("OUTPUT_DIR") + 1])
+    trained = weights(output / "ddp_mesh" / "latest" / "last.pth")
+    assert all(torch.isfinite(v).all() for v in trained.values())
+
+
 def test_divergence_stops_the_run_and_never_saves_nonfinite_weights(opts, capsys):
     from lib.cli import run_main
 
