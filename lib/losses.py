@@ -72,14 +72,20 @@ class LossWeights:
     group: int = 1  # consecutive windows per group in the batch (lib/data/temporal_groups.py)
 
 
+def grouped(batch: dict[str, Tensor], weights: LossWeights) -> int:
+    """How many leading items of ``batch`` form temporal groups for the acceleration loss (0: none)."""
+    if weights.group < 3 or weights.accel <= 0:
+        return 0
+    return int(batch["temporal_groups"]) * weights.group
+
+
 def pose_losses(pred_pose3d: Tensor, batch: dict[str, Tensor], weights: LossWeights) -> dict[str, Tensor]:
     """Stage 1: L1 on the target-frame 3D pose of the input joint set."""
     term = masked_l1(pred_pose3d, batch["pose3d"], batch["pose3d_valid"])
     terms = {"pose": term, "total": weights.pose * term}
-    if weights.group >= 3 and weights.accel > 0:
-        terms["accel"] = accel_loss(
-            pred_pose3d, batch["pose3d"], batch["pose3d_valid"].all(-1), weights.group
-        )
+    if n := grouped(batch, weights):
+        valid = batch["pose3d_valid"][:n].all(-1)
+        terms["accel"] = accel_loss(pred_pose3d[:n], batch["pose3d"][:n], valid, weights.group)
         terms["total"] = terms["total"] + weights.accel * terms["accel"]
     return terms
 
@@ -130,8 +136,8 @@ def mesh_losses(
     if use_edge:
         terms["edge"] = edge_length_loss(pred_edges, target_edges, mesh_valid)
         total = total + weights.edge * terms["edge"]
-    if weights.group >= 3 and weights.accel > 0:
-        terms["accel"] = accel_loss(output.mesh, batch["mesh"], mesh_valid, weights.group)
+    if n := grouped(batch, weights):
+        terms["accel"] = accel_loss(output.mesh[:n], batch["mesh"][:n], mesh_valid[:n], weights.group)
         total = total + weights.accel * terms["accel"]
     terms["total"] = total
     return terms

@@ -39,8 +39,25 @@ def test_groups_are_consecutive_windows_of_one_segment():
     ]  # fmt: skip
     batch = collate_groups([groups[1], groups[4]])
     assert batch["index"].tolist() == [0, 1, 2, 4, 5, 5]  # each group's windows contiguous
+    assert batch["temporal_groups"] == 2
     groups.set_epoch(3)
     assert groups.dataset.epoch == 3
+
+
+def test_a_share_of_groups_puts_them_first_and_is_redrawn_per_epoch():
+    groups = TemporalGroups(_Windows(), 3, share=0.5, seed=1)
+    draws = []
+    for epoch in range(8):
+        groups.set_epoch(epoch)
+        draws.append([groups.is_group(i) for i in range(6)])
+    assert 0.3 < np.mean(draws) < 0.7 and len({tuple(d) for d in draws}) > 1
+    first = draws[0]
+    single, group = first.index(False), first.index(True)
+    groups.set_epoch(0)
+    assert len(groups[single]) == 1 and len(groups[group]) == 3
+    batch = collate_groups([groups[single], groups[group]])  # the single window comes after the group
+    assert batch["index"].tolist() == [*groups.neighbours(group), single]
+    assert batch["temporal_groups"] == 1
 
 
 def test_acceleration_loss_is_zero_for_true_motion_and_counts_valid_groups():

@@ -274,3 +274,8 @@ def test_temporal_groups_train_with_the_acceleration_loss(opts):
     tag = next(t for t in events.Tags()["scalars"] if t.endswith("accel") and t.startswith("train"))
     values = [e.value for e in events.Scalars(tag)]
     assert len(values) == 8 and all(v > 0 for v in values)  # 8 steps of 4 groups of 3 windows
+    mixed = [*grouped, "EXPERIMENT", "mixed", "DATA.TEMPORAL_GROUP_SHARE", "0.5"]
+    events = EventAccumulator(str(run("configs/synthetic_pose.yaml", mixed) / "tensorboard"))
+    events.Reload()
+    values = [e.value for e in events.Scalars(tag)]  # steps whose 4 samples hold at least one group
+    assert 4 <= len(values) <= 8 and all(v > 0 for v in values)

@@ -159,7 +159,8 @@ def build_loader(
     sampler = build_sampler(cfg, [len(d) for d in datasets], env.rank, env.world_size)
     group, collate = cfg.DATA.TEMPORAL_GROUP, None
     if group > 1:  # each sample: consecutive windows, for the acceleration loss
-        datasets, collate = [TemporalGroups(d, group) for d in datasets], collate_groups
+        share, seed = cfg.DATA.TEMPORAL_GROUP_SHARE, cfg.SEED
+        datasets, collate = [TemporalGroups(d, group, share, seed) for d in datasets], collate_groups
     return DataLoader(EpochConcat(datasets), batch_size=cfg.TRAIN.BATCH_SIZE // env.world_size,
                       sampler=sampler, num_workers=cfg.DATA.WORKERS, collate_fn=collate)  # fmt: skip
 

@@ -237,6 +237,11 @@ def generate_video(
         features[:, :SHAPE_CODE_DIM] = shape_code(
             betas, gender, num_frames, settings.shape_code_noise, code_rng
         )
+    return _video_record(name, gender, betas, shot, visible, detections, features, actions, world)
+
+
+def _video_record(name, gender, betas, shot: Shot, visible, detections, features, actions, world) -> Video:
+    """The generated video's record (joints in mm, as the 3DPW files hold them)."""
     camera = shot.camera
     return Video(
         name=name,
