@@ -114,6 +114,8 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
         show=d.SHOW,
         save_objs=d.SAVE_OBJ,
         save_animation=d.SAVE_GLB,
+        precision=cfg.EVAL.PRECISION,  # inference settings are shared with evaluation
+        share_frames=cfg.EVAL.SHARE_FRAMES,
     )
     body = assets.body_model
     backend = people_backend(cfg)

@@ -58,6 +58,8 @@ class DemoSettings:
     show: str = "fitted"  # what the overlay and the animation show: 'fitted' body or 'raw' vertices
     save_objs: bool = False
     save_animation: bool = True
+    precision: str = "auto"  # the network's: 'auto' (bfloat16 where native), 'float32', 'bfloat16'
+    share_frames: bool = True  # per-frame network parts once per frame (same outputs)
     progress: bool | None = None  # progress bars: None shows them on a terminal only
 
 
@@ -230,9 +232,8 @@ def predict_people(
         TrackInput(i.track_id, i.pose2d, np.asarray(f)) for i, f in zip(kept_inputs, feats, strict=True)
     ]
     with timer.stage("inference", frames=sum(len(t) for t in tracks)):
-        preds = predict_tracks(
-            model, inputs, settings.seq_len, settings.target_index, settings.pad_mode, settings.batch_size
-        )
+        preds = predict_tracks(model, inputs, settings.seq_len, settings.target_index, settings.pad_mode,
+                               settings.batch_size, settings.precision, settings.share_frames)  # fmt: skip
     return [TrackResult(t, p, None) for t, p in zip(tracks, preds, strict=True)], skipped
 
 
