@@ -58,6 +58,7 @@ def test_a_share_of_groups_puts_them_first_and_is_redrawn_per_epoch():
     batch = collate_groups([groups[single], groups[group]])  # the single window comes after the group
     assert batch["index"].tolist() == [*groups.neighbours(group), single]
     assert batch["temporal_groups"] == 1
+    assert collate_groups([groups[single]])["temporal_groups"] == 0  # a batch without a group
 
 
 def test_acceleration_loss_is_zero_for_true_motion_and_counts_valid_groups():

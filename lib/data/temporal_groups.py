@@ -66,8 +66,8 @@ class TemporalGroups(Dataset):
 def collate_groups(groups: list[list[dict]]) -> dict:
     """A batch of groups (lists of G items) and single items (lists of one) -> one batch: the groups' items
     first, each group's contiguous, then the single items; ``temporal_groups`` counts the groups."""
-    size = max(len(g) for g in groups)
-    ordered = [g for g in groups if len(g) == size] + [g for g in groups if len(g) < size]
+    multi = [g for g in groups if len(g) > 1]
+    ordered = multi + [g for g in groups if len(g) == 1]
     batch = default_collate([item for group in ordered for item in group])
-    batch["temporal_groups"] = torch.tensor(len(ordered) - sum(len(g) < size for g in groups))
+    batch["temporal_groups"] = torch.tensor(len(multi))
     return batch
