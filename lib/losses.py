@@ -72,21 +72,28 @@ class LossWeights:
     group: int = 1  # consecutive windows per group in the batch (lib/data/temporal_groups.py)
 
 
-def grouped(batch: dict[str, Tensor], weights: LossWeights) -> int:
-    """How many leading items of ``batch`` form temporal groups for the acceleration loss (0: none)."""
+def accel_term(
+    pred: Tensor, target: Tensor, valid: Tensor, batch: dict, weights: LossWeights
+) -> Tensor | None:
+    """The acceleration loss over the batch's leading temporal groups (``batch["temporal_groups"]`` of
+    ``weights.group`` items; pred, target (N, K, 3), valid (N,)); 0 for a batch without a group, so that
+    every process logs the same terms; None when the term is off."""
     if weights.group < 3 or weights.accel <= 0:
-        return 0
-    return int(batch["temporal_groups"]) * weights.group
+        return None
+    n = int(batch["temporal_groups"]) * weights.group
+    if n == 0:
+        return pred.new_zeros(())
+    return accel_loss(pred[:n], target[:n], valid[:n], weights.group)
 
 
 def pose_losses(pred_pose3d: Tensor, batch: dict[str, Tensor], weights: LossWeights) -> dict[str, Tensor]:
     """Stage 1: L1 on the target-frame 3D pose of the input joint set."""
     term = masked_l1(pred_pose3d, batch["pose3d"], batch["pose3d_valid"])
     terms = {"pose": term, "total": weights.pose * term}
-    if n := grouped(batch, weights):
-        valid = batch["pose3d_valid"][:n].all(-1)
-        terms["accel"] = accel_loss(pred_pose3d[:n], batch["pose3d"][:n], valid, weights.group)
-        terms["total"] = terms["total"] + weights.accel * terms["accel"]
+    accel = accel_term(pred_pose3d, batch["pose3d"], batch["pose3d_valid"].all(-1), batch, weights)
+    if accel is not None:
+        terms["accel"] = accel
+        terms["total"] = terms["total"] + weights.accel * accel
     return terms
 
 
@@ -136,8 +143,9 @@ def mesh_losses(
     if use_edge:
         terms["edge"] = edge_length_loss(pred_edges, target_edges, mesh_valid)
         total = total + weights.edge * terms["edge"]
-    if n := grouped(batch, weights):
-        terms["accel"] = accel_loss(output.mesh[:n], batch["mesh"][:n], mesh_valid[:n], weights.group)
-        total = total + weights.accel * terms["accel"]
+    accel = accel_term(output.mesh, batch["mesh"], mesh_valid, batch, weights)
+    if accel is not None:
+        terms["accel"] = accel
+        total = total + weights.accel * accel
     terms["total"] = total
     return terms

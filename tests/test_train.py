@@ -277,5 +277,5 @@ def test_temporal_groups_train_with_the_acceleration_loss(opts):
     mixed = [*grouped, "EXPERIMENT", "mixed", "DATA.TEMPORAL_GROUP_SHARE", "0.5"]
     events = EventAccumulator(str(run("configs/synthetic_pose.yaml", mixed) / "tensorboard"))
     events.Reload()
-    values = [e.value for e in events.Scalars(tag)]  # steps whose 4 samples hold at least one group
-    assert 4 <= len(values) <= 8 and all(v > 0 for v in values)
+    values = [e.value for e in events.Scalars(tag)]  # 0 on steps whose 4 samples hold no group
+    assert len(values) == 8 and sum(v > 0 for v in values) >= 4
