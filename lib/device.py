@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import torch
 
+from lib.errors import UserError
+
+
+class DeviceError(UserError, RuntimeError):
+    """The config asks for a device this machine does not have."""
+
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' -> this process's GPU when CUDA is available, else the CPU; otherwise the named device."""
@@ -16,7 +22,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"DEVICE {name!r} was asked for but CUDA is not available; use DEVICE cpu")
+            raise DeviceError(f"DEVICE {name!r} was asked for but CUDA is not available: use DEVICE cpu")
         if device.index is None:
             device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)

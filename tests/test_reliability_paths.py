@@ -495,3 +495,12 @@ def test_kills_during_checkpoint_writes_leave_complete_checkpoints_and_resume_bi
                             strict=True):  # fmt: skip
         assert torch.equal(ours["exp_avg"], theirs["exp_avg"])
         assert torch.equal(ours["exp_avg_sq"], theirs["exp_avg_sq"])
+
+
+def test_a_gpu_asked_for_on_a_machine_without_one_is_a_user_error():
+    from lib.device import DeviceError, resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(DeviceError, match="'cuda' was asked for but CUDA is not available: use DEVICE cpu"):
+        resolve_device("cuda")
