@@ -175,7 +175,8 @@ def format_world_baseline(name: str, scores: dict, label: str = "PMCE", width: i
         return " / ".join(f"{s[key]:.1f}" for s in sources[:count])
 
     return (
-        f"{name:<{width}}vs BlazePose world landmarks, {scores['frames']} frames ({label} / BlazePose / truth): "
+        f"{name:<{width}}vs BlazePose world landmarks, {scores['frames']} frames "
+        f"({label} / BlazePose / truth): "
         f"limb PA-MPJPE {row('limb_pa_mpjpe', 2)}, bone-length std {row('bone_length_std', 3)}, "
         f"acceleration {row('acceleration', 3)}"
     )
@@ -184,9 +185,8 @@ def format_world_baseline(name: str, scores: dict, label: str = "PMCE", width: i
 def format_table(report: dict) -> str:
     lines = [f"protocol: {report['protocol']}    checkpoint: {report['checkpoint']}"]
     width = max([14, *(len(name) + 2 for name in report["results"])])  # the dataset column
-    header = (
-        f"{'dataset':<{width}}{'predictor':<16}" + "".join(f"{m:>10}" for m in METRIC_ORDER) + f"{'frames':>9}"
-    )
+    metrics = "".join(f"{m:>10}" for m in METRIC_ORDER)
+    header = f"{'dataset':<{width}}{'predictor':<16}{metrics}{'frames':>9}"
     lines += [header, "-" * len(header)]
     for name, result in report["results"].items():
         rows = [("PMCE", result["metrics"], result["frames"])]
