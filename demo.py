@@ -176,18 +176,13 @@ def body_fitter(body, iters: int, smooth_sigma: float):
     """fit(vertices (N, V, 3)) -> the track's BodyFit (neutral body): SMPL pose and one shape fitted to
     the network's meshes, the joint rotations and the translation filtered over time (``smooth_sigma``
     frames), and the body and joints of the filtered parameters."""
-    from lib.body.fit import fit_smpl_smoothed
+    from lib.body.fit import fit_smpl_smoothed, one_torch_thread
     from lib.demo.records import BodyFit
 
     def fit(vertices: np.ndarray) -> BodyFit:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # its small batched solves: 3-4x faster than with 2 busy OpenMP threads
-        try:
+        with one_torch_thread(), torch.no_grad():
             smpl = fit_smpl_smoothed(body, vertices, iters, smooth_sigma)
-            with torch.no_grad():
-                joints = body.joints(torch.from_numpy(smpl.vertices), "coco19").numpy()
-        finally:
-            torch.set_num_threads(threads)
+            joints = body.joints(torch.from_numpy(smpl.vertices), "coco19").numpy()
         return BodyFit(smpl.pose, smpl.betas, smpl.transl, smpl.vertices, joints, smpl.vertex_error_m)
 
     return fit

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lib.body.fit import fit_smpl_smoothed
+from lib.body.fit import fit_smpl_smoothed, one_torch_thread
 from lib.body.smpl import BodyModel
 
 
@@ -21,16 +21,10 @@ def fit_videos(
     fitted together in frame order; ``sigma`` frames of temporal filtering)."""
     videos = np.asarray(videos)
     fitted = torch.empty_like(meshes, dtype=torch.float32)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the fit's small batched solves are fastest on one thread
-    try:
+    with one_torch_thread():
         for video in dict.fromkeys(videos.tolist()):
             rows = np.flatnonzero(videos == video)
-            rows = rows[np.argsort(frames[rows], kind="stable")]
-            target = meshes[torch.as_tensor(rows)].float().numpy()
-            fitted[torch.as_tensor(rows)] = torch.from_numpy(
-                fit_smpl_smoothed(body, target, iters, sigma).vertices
-            )
-    finally:
-        torch.set_num_threads(threads)
+            rows = torch.as_tensor(rows[np.argsort(frames[rows], kind="stable")])
+            fit = fit_smpl_smoothed(body, meshes[rows].float().numpy(), iters, sigma)
+            fitted[rows] = torch.from_numpy(fit.vertices)
     return fitted
