@@ -116,6 +116,7 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
         save_animation=d.SAVE_GLB,
         precision=cfg.EVAL.PRECISION,  # inference settings are shared with evaluation
         share_frames=cfg.EVAL.SHARE_FRAMES,
+        mirror=B.build_mirror(cfg, assets, cfg.DEMO.FEATURES),
     )
     body = assets.body_model
     backend = people_backend(cfg)

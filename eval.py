@@ -24,7 +24,7 @@ import torch
 
 from lib.cli import UserError, make_parser, run_main
 from lib.config import ConfigError, check_model_config, get_cfg
-from lib.data.build import dataset_root
+from lib.data.build import dataset_root, image_features
 from lib.device import resolve_device
 from lib.engine import build as B
 from lib.engine.distributed import DistEnv
@@ -40,6 +40,7 @@ from lib.eval.scorer import Scorer
 from lib.eval.selection import camera_figures, selection_note
 from lib.io import write_text_atomic
 from lib.models.build import build_model
+from lib.models.flip_test import Mirror
 from lib.models.precision import inference_dtype
 from lib.models.weights import load_model_weights
 
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     assets = B.build_body_assets(cfg)
     scorer = B.build_scorer(cfg, assets)
     model = load_checked_model(cfg, checkpoint, assets).to(env.device).eval()
+    mirrors = {name: B.build_mirror(cfg, assets, image_features(name)) for name in cfg.DATA.TEST_LIST}
     results = {}
     # The results folder appears, with eval/latest moved onto it, only once every dataset is scored and
     # written: a failure at any dataset leaves neither a folder nor partial files.
@@ -68,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         report = EvalReport(run.path, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
         for name in cfg.DATA.TEST_LIST:
-            results[name], record = evaluate_dataset(cfg, name, model, assets, scorer, env)
+            results[name], record = evaluate_dataset(cfg, name, model, assets, scorer, env, mirrors[name])
             save_predictions(run.path / f"predictions_{name}.npz", record, vertices=cfg.EVAL.SAVE_VERTICES)
             report.add(name, results[name], record)
         summary = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}
@@ -92,15 +94,14 @@ def load_checked_model(cfg, checkpoint: str, assets: B.BodyAssets) -> torch.nn.M
 
 
 def evaluate_dataset(
-    cfg, name: str, model, assets: B.BodyAssets, scorer: Scorer, env: DistEnv
+    cfg, name: str, model, assets: B.BodyAssets, scorer: Scorer, env: DistEnv, mirror: Mirror | None = None
 ) -> tuple[dict, dict]:
-    """metrics.json's entry of one dataset, and its predictions record."""
+    """metrics.json's entry of one dataset, and its predictions record (``mirror``: flip test)."""
     protocol = cfg.EVAL.PROTOCOL
     loader = B.build_test_loader(cfg, name, assets)
     start = time.perf_counter()
-    predictions = predict(
-        model, loader, env.device, cfg.EVAL.PRECISION, cfg.EVAL.SHARE_FRAMES, keep_float32=False
-    )
+    e = cfg.EVAL
+    predictions = predict(model, loader, env.device, e.PRECISION, e.SHARE_FRAMES, False, mirror)
     seconds = time.perf_counter() - start
     check_predictions_finite(predictions, name)
     record = scorer.record(predictions, name)
@@ -111,6 +112,7 @@ def evaluate_dataset(
         "frames_predicted": len(predictions["video"]),
         "frames_per_s": len(predictions["video"]) / seconds,
         "precision": str(inference_dtype(cfg.EVAL.PRECISION, env.device)).removeprefix("torch."),
+        "flip_test": mirror is not None,
         "metrics": scorer.score(predictions, name),
     }
     for key, camera in camera_figures(name, protocol).items():

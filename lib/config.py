@@ -293,6 +293,10 @@ _C.EVAL.SAVE_VERTICES = True  # predictions_<dataset>.npz keeps both meshes (flo
 # AMX; GPU: Ampere or later), else float32 (lib/models/precision.py); 'float32' or 'bfloat16' force one.
 _C.EVAL.PRECISION = "auto"
 _C.EVAL.SHARE_FRAMES = True  # per-frame network parts once per frame, not once per window (same outputs)
+# Test-time flip augmentation (evaluation and demo): each window's prediction averaged with the mirror
+# image of the prediction for the mirrored window (lib/models/flip_test.py); twice the inference time.
+# Needs mirrorable image features: silhouettes (synthetic datasets, the demo) or none.
+_C.EVAL.FLIP_TEST = False
 
 # ---------------------------------------------------------------------------------------------------
 # Demo

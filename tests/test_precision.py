@@ -165,3 +165,19 @@ def test_cuda_bfloat16_autocast_training_step():
     sum(t.square().mean() for t in out).backward()
     assert all(t.dtype == torch.float32 for t in out)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_short_bfloat16_attention_written_out_long_in_float32():
+    """CPU attention: short bfloat16 sequences as two GEMMs (float32 softmax), long ones cast to float32."""
+    from lib.models.layers import SHORT_TOKENS, attention, attention_dtype, written_out_attention
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(3, 4, 2, 19, 8, generator=g).unbind(0)
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert (written_out_attention(q, k, v) - fused).abs().max() < 1e-5
+    assert torch.equal(attention(q, k, v), fused)  # float32 keeps the fused kernel
+    low = attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert low.dtype == torch.bfloat16 and (low.float() - fused).abs().max() < 0.05
+    x = torch.ones(2, 3, dtype=torch.bfloat16)
+    assert attention_dtype(x, 19, SHORT_TOKENS).dtype == torch.bfloat16
+    assert attention_dtype(x, SHORT_TOKENS + 1, 19).dtype == torch.float32

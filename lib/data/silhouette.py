@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+import torch
 
 FEATURE_DIM = 2048
 CANONICAL = 64  # side of the canonical occupancy map
@@ -183,3 +184,48 @@ def nearest_true(have: np.ndarray) -> np.ndarray:
     left = np.clip(right - 1, 0, len(known) - 1)
     take_left = np.abs(known[left] - pos) <= np.abs(known[right] - pos)
     return np.where(take_left, known[left], known[right])
+
+
+def _mirror_layout() -> tuple[np.ndarray, int, int]:
+    """(FEATURE_DIM,) the feature index each feature takes its value from in the left-right mirrored
+    crop, and the positions of the area and of the centroid's x in the 'global' block."""
+    blocks, start = [], 0
+
+    def take(size: int, order: np.ndarray | None = None) -> None:
+        nonlocal start
+        blocks.append(start + (np.arange(size) if order is None else order))
+        start += size
+
+    def columns_reversed(rows: int, cols: int) -> np.ndarray:
+        return np.arange(rows * cols).reshape(rows, cols)[:, ::-1].ravel()
+
+    for g in _GRIDS:
+        take(g * g, columns_reversed(g, g))  # grid
+    take(256, columns_reversed(16, 16))  # dt_mean
+    take(64, columns_reversed(8, 8))  # dt_max
+    # radial: the angle from the centroid, theta -> pi - theta, maps bin b onto bin 31 - b (mod 64)
+    angle_bins = (_ANGLE_BINS // 2 - 1 - np.arange(_ANGLE_BINS)) % _ANGLE_BINS
+    take(_ANGLE_BINS, angle_bins)  # farthest
+    take(_ANGLE_BINS, angle_bins)  # mean
+    take(CANONICAL)  # row profile
+    take(CANONICAL, np.arange(CANONICAL)[::-1])  # column profile
+    take(2 * _FOURIER)  # |Z_k| of the mirrored contour equal the original's
+    take(32)  # dt_hist
+    global_start = start
+    take(11)
+    index = np.concatenate(blocks)
+    assert len(index) == FEATURE_DIM and sorted(index) == list(range(FEATURE_DIM))
+    return index, global_start, global_start + 6
+
+
+_MIRROR_INDEX, _AREA, _CENTROID_X = _mirror_layout()
+
+
+def mirror_silhouette_features(features: torch.Tensor) -> torch.Tensor:
+    """(..., 2048) silhouette features -> those of the left-right mirrored crop (up to the resampling's
+    pixel rounding): the maps' columns, the angular bins and the column profile reversed, the centroid's
+    x reflected; an empty mask's zeros stay zeros."""
+    mirrored = features[..., torch.from_numpy(_MIRROR_INDEX).to(features.device)]
+    reflected = (CANONICAL - 1) / CANONICAL - features[..., _CENTROID_X]
+    mirrored[..., _CENTROID_X] = torch.where(features[..., _AREA] > 0, reflected, 0.0)
+    return mirrored

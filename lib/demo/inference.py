@@ -15,8 +15,8 @@ import torch
 
 from lib.data.windows import make_windows
 from lib.demo.errors import DemoError
+from lib.models.flip_test import Mirror, window_runner
 from lib.models.precision import inference_dtype, reduced_precision
-from lib.models.shared_frames import SharedFrames, supports_shared_frames
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ def predict_tracks(
     batch_size: int = 32,
     precision: str = "auto",
     share_frames: bool = True,
+    mirror: Mirror | None = None,
 ) -> list[TrackPrediction]:
     """Run the model once per frame of every track (window centred on the frame, padded at the ends
     by ``pad_mode``; tracks shorter than ``seq_len`` are padded too), ``batch_size`` windows at a time,
@@ -76,7 +77,8 @@ def predict_tracks(
 
     ``precision``: 'auto' (bfloat16 where the device has it natively), 'float32' or 'bfloat16'
     (lib/models/precision.py). ``share_frames``: the network's per-frame parts once per frame instead
-    of once per window (lib/models/shared_frames.py; the same outputs), for models that support it."""
+    of once per window (lib/models/shared_frames.py; the same outputs), for models that support it.
+    ``mirror``: each window's prediction averaged with the mirrored window's (lib/models/flip_test.py)."""
     if not tracks:
         return []
     param = next(model.parameters(), None)
@@ -88,13 +90,13 @@ def predict_tracks(
     pose2d = torch.from_numpy(np.concatenate([t.pose2d for t in tracks]).astype(np.float32))  # (sum N, J, 2)
     feats = torch.from_numpy(np.concatenate([t.img_feat for t in tracks]).astype(np.float32))  # (sum N, D)
     starts, windows = track_windows(tracks, seq_len, target_index, pad_mode)
-    shared = SharedFrames(model) if share_frames and supports_shared_frames(model) else None
+    run = window_runner(model, share_frames, mirror)
     outs: dict[str, list[np.ndarray]] = {"mesh": [], "joints": [], "pose3d": []}
     with reduced_precision(model, inference_dtype(precision, device)):
         for b in range(0, len(windows), batch_size):
             idx = windows[b : b + batch_size]
             inputs = pose2d[idx].to(device), feats[idx].to(device)  # (B, T, J, 2), (B, T, D)
-            out = model(*inputs) if shared is None else shared(*inputs, idx)
+            out = run(*inputs, idx)
             for key in outs:
                 outs[key].append(getattr(out, key).float().cpu().numpy())
     mesh, joints, pose3d = (np.concatenate(outs[k]) for k in ("mesh", "joints", "pose3d"))

@@ -27,6 +27,7 @@ from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
 from lib.io import staged_dir, write_text_atomic
 from lib.keypoints import add_pelvis_neck_scored
+from lib.models.flip_test import Mirror
 from lib.people.tracking import track_people
 from lib.people.types import PeopleBackend, Track
 
@@ -60,6 +61,7 @@ class DemoSettings:
     save_animation: bool = True
     precision: str = "auto"  # the network's: 'auto' (bfloat16 where native), 'float32', 'bfloat16'
     share_frames: bool = True  # per-frame network parts once per frame (same outputs)
+    mirror: Mirror | None = None  # test-time flip augmentation (lib/models/flip_test.py); None: off
     progress: bool | None = None  # progress bars: None shows them on a terminal only
 
 
@@ -233,7 +235,8 @@ def predict_people(
     ]
     with timer.stage("inference", frames=sum(len(t) for t in tracks)):
         preds = predict_tracks(model, inputs, settings.seq_len, settings.target_index, settings.pad_mode,
-                               settings.batch_size, settings.precision, settings.share_frames)  # fmt: skip
+                               settings.batch_size, settings.precision, settings.share_frames,
+                               settings.mirror)  # fmt: skip
     return [TrackResult(t, p, None) for t, p in zip(tracks, preds, strict=True)], skipped
 
 

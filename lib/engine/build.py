@@ -17,8 +17,10 @@ from lib.body.coarse_mesh import CoarseMesh
 from lib.body.regressors import coco19_from_coco17
 from lib.body.smpl import BodyModel
 from lib.config import ConfigError, check_model_config
+from lib.constants import flip_permutation
 from lib.data.build import LIST_KEYS, build_dataset
 from lib.data.sampling import build_sampler
+from lib.data.silhouette import mirror_silhouette_features
 from lib.data.temporal_groups import TemporalGroups, collate_groups
 from lib.engine.distributed import DistEnv
 from lib.engine.trainer import TrainSettings
@@ -26,6 +28,7 @@ from lib.eval.scorer import Scorer
 from lib.eval.selection import protocol_cameras
 from lib.losses import LossWeights, mesh_losses, pose_losses
 from lib.models.build import build_model
+from lib.models.flip_test import Mirror, vertex_mirror
 from lib.models.weights import load_model_weights
 
 TARGET_KEYS = {"h36m17": "pose3d_h36m", "coco19": "pose3d"}  # DATA.TARGET_JOINT_SET -> item key
@@ -127,6 +130,25 @@ def build_body_assets(cfg: CfgNode) -> BodyAssets:
         "smpl24": body.regressor_smpl24,
     }
     return BodyAssets(body, build_coarse_mesh_from_cfg(cfg), regressors)
+
+
+def build_mirror(cfg: CfgNode, assets: BodyAssets, features: str) -> Mirror | None:
+    """EVAL.FLIP_TEST's mirror of the network's inputs and outputs (lib/models/flip_test.py), or None when
+    it is off. ``features``: the image features the model is fed, 'silhouette', 'zeros' or 'spin'."""
+    if not cfg.EVAL.FLIP_TEST:
+        return None
+    m = cfg.MODEL
+    if features == "spin" and (m.POSE_STREAM.USE_IMG_FEAT or m.DECODER.USE_IMG_FEAT):
+        raise ConfigError(
+            "EVAL.FLIP_TEST: SPIN image features cannot be mirrored (only the synthetic datasets' and the "
+            "demo's silhouette features can); set EVAL.FLIP_TEST False"
+        )
+    template = next(iter(assets.body_model.layers.values())).v_template
+    return Mirror(
+        joints=torch.tensor(flip_permutation(m.INPUT_JOINT_SET)),
+        vertices=vertex_mirror(template, assets.faces) if cfg.STAGE == "mesh" else None,
+        features=mirror_silhouette_features if features == "silhouette" else lambda f: f,
+    )
 
 
 def build_scorer(cfg: CfgNode, assets: BodyAssets, protocol: str | None = None) -> Scorer:

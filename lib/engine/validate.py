@@ -16,8 +16,8 @@ from torch.utils.data import Subset, default_collate
 from lib.engine.trainer import NONFINITE_FRAMES, unwrap
 from lib.eval.mesh_view import compare_meshes
 from lib.eval.scorer import Scorer
+from lib.models.flip_test import Mirror, window_runner
 from lib.models.precision import inference_dtype, reduced_precision
-from lib.models.shared_frames import SharedFrames, supports_shared_frames
 
 TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid", "pose3d_h36m", "pose3d_h36m_valid")
 # Metadata of each window's target frame that the protocols use (lib/data/video_dataset.py).
@@ -33,6 +33,7 @@ def predict(
     precision: str = "float32",
     share_frames: bool = True,
     keep_float32: bool = True,
+    mirror: Mirror | None = None,
 ) -> dict:
     """Run ``model`` over ``loader`` in order; concatenate on the CPU the predictions, the targets and,
     per window, its target frame's video id, frame number, segment, camera id and valid flag (N,).
@@ -41,9 +42,10 @@ def predict(
     per-frame parts of the network once per frame of the loader's windows (lib/models/shared_frames.py;
     the same outputs) where the loader's dataset says which frames each window reads. ``keep_float32``
     False: a bfloat16 run frees the float32 weights instead of restoring them (a model that is not
-    trained or run in float32 afterwards: evaluation)."""
+    trained or run in float32 afterwards: evaluation). ``mirror``: each window's prediction averaged
+    with the mirrored window's (test-time flip augmentation, lib/models/flip_test.py)."""
     model = unwrap(model).eval()  # the bare network: no gradients to synchronise
-    run = batch_runner(model, loader, device, share_frames)
+    run = batch_runner(model, loader, device, share_frames, mirror)
     parts: dict[str, list] = {"video": [], **{key: [] for key in META_KEYS}}
     with reduced_precision(model, inference_dtype(precision, device), restore=keep_float32):
         for batch in loader:
@@ -57,20 +59,24 @@ def predict(
 
 
 def batch_runner(
-    model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device, share_frames: bool
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    share_frames: bool,
+    mirror: Mirror | None = None,
 ) -> Callable[[dict], Tensor | tuple]:
     """batch -> the model's output: window by window, or with the per-frame parts shared when asked and
-    possible (a model with the per-frame interface, a dataset that says which frames each window reads)."""
-    rows = window_frames(loader.dataset) if share_frames and supports_shared_frames(model) else None
-    shared = SharedFrames(model) if rows is not None else None
+    possible (a model with the per-frame interface, a dataset that says which frames each window reads);
+    averaged with the mirrored windows' prediction when ``mirror`` is given."""
+    rows = window_frames(loader.dataset) if share_frames else None
+    run = window_runner(model, rows is not None, mirror)
 
-    def run(batch: dict) -> Tensor | tuple:
+    def batch_output(batch: dict) -> Tensor | tuple:
         pose2d, feats = batch["pose2d"].to(device), batch["img_feat"].to(device)
-        if shared is None:
-            return model(pose2d, feats)
-        return shared(pose2d, feats, torch.from_numpy(rows[batch["index"].numpy()]))
+        slots = None if rows is None else torch.from_numpy(rows[batch["index"].numpy()])
+        return run(pose2d, feats, slots)
 
-    return run
+    return batch_output
 
 
 def window_frames(dataset: torch.utils.data.Dataset) -> np.ndarray | None:
