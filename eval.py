@@ -204,8 +204,11 @@ def format_table(report: dict) -> str:
         for label, scores in (("PMCE", result), ("PMCE + SMPL fit", result.get("fitted_body", {}))):
             if scores.get("blazepose_world", {}).get("frames"):
                 lines.append(format_world_baseline(name, scores["blazepose_world"], label, width))
-    speeds = ", ".join(f"{name} {r['frames_per_s']:.0f} frames/s ({r.get('precision', 'float32')})"
-                       for name, r in report["results"].items())  # fmt: skip
+    speeds = ", ".join(
+        f"{name} {r['frames_per_s']:.0f} frames/s ({r.get('precision', 'float32')}"
+        f"{', flip test' if r.get('flip_test') else ''})"
+        for name, r in report["results"].items()
+    )
     lines.append(f"mm; ACCEL in mm/frame^2. Inference: {speeds}")
     return "\n".join(lines)
 

@@ -329,6 +329,9 @@ _C.DEMO.SHOW = "fitted"  # the overlay and animation.glb show the 'fitted' SMPL 
 _C.DEMO.POSE_SMOOTH_SIGMA = 1.5  # frames, Gaussian filter of the fitted joint rotations and root; 0: none
 _C.DEMO.SAVE_VIDEO = True  # write the overlay .mp4
 _C.DEMO.FEATURES = "silhouette"  # image stream input: 'silhouette' (person mask), 'spin' or 'zeros'
+# Test-time flip augmentation as EVAL.FLIP_TEST (which the demo model's and make run's evaluations turn on
+# too); off with SPIN features, which cannot be mirrored.
+_C.DEMO.FLIP_TEST = True
 _C.DEMO.MASK_MAX_SIDE = 512  # pixels: person masks are kept at most this large (silhouette features)
 _C.DEMO.SPIN_CHECKPOINT = "data/base_data/spin_model_checkpoint.pth.tar"  # 'spin': SPIN HMR weights (user's)
 _C.DEMO.SPIN_BOX_SCALE = 1.1  # 'spin': crop side / keypoint-box diagonal, as the official demo

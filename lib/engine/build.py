@@ -132,16 +132,20 @@ def build_body_assets(cfg: CfgNode) -> BodyAssets:
     return BodyAssets(body, build_coarse_mesh_from_cfg(cfg), regressors)
 
 
-def build_mirror(cfg: CfgNode, assets: BodyAssets, features: str) -> Mirror | None:
-    """EVAL.FLIP_TEST's mirror of the network's inputs and outputs (lib/models/flip_test.py), or None when
-    it is off. ``features``: the image features the model is fed, 'silhouette', 'zeros' or 'spin'."""
-    if not cfg.EVAL.FLIP_TEST:
+def build_mirror(
+    cfg: CfgNode, assets: BodyAssets, features: str, key: str = "EVAL.FLIP_TEST"
+) -> Mirror | None:
+    """The mirror of the network's inputs and outputs for test-time flip augmentation
+    (lib/models/flip_test.py) when the switch ``key`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) is on, else None.
+    ``features``: the image features the model is fed, 'silhouette', 'zeros' or 'spin'."""
+    section, name = key.split(".")
+    if not cfg[section][name]:
         return None
     m = cfg.MODEL
     if features == "spin" and (m.POSE_STREAM.USE_IMG_FEAT or m.DECODER.USE_IMG_FEAT):
         raise ConfigError(
-            "EVAL.FLIP_TEST: SPIN image features cannot be mirrored (only the synthetic datasets' and the "
-            "demo's silhouette features can); set EVAL.FLIP_TEST False"
+            f"{key}: SPIN image features cannot be mirrored (only the synthetic datasets' and the demo's "
+            f"silhouette features can); set {key} False"
         )
     template = next(iter(assets.body_model.layers.values())).v_template
     return Mirror(
