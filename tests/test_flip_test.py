@@ -110,3 +110,14 @@ def test_build_mirror_switch_and_features():
     cfg = get_cfg("configs/tiny.yaml", ["STAGE", "pose", "EVAL.FLIP_TEST", "True"])
     with pytest.raises(ConfigError, match="SPIN image features cannot be mirrored"):
         build_mirror(cfg, None, "spin")
+
+
+def test_a_shape_code_in_the_first_rows_is_kept():
+    features = torch.from_numpy(silhouette_features(blob_mask(0)))
+    features[:160] = torch.arange(160.0)  # an emulated shape estimate (DATA.SYNTHETIC.SHAPE_CODE_NOISE)
+    mirrored = mirror_silhouette_features(features, keep=160)
+    assert torch.equal(mirrored[:160], features[:160])
+    # rows 5-31 of the grid never read rows 0-4
+    assert torch.equal(mirrored[160:], mirror_silhouette_features(features)[160:])
+    with pytest.raises(ValueError, match="whole rows"):
+        mirror_silhouette_features(features, keep=100)

@@ -221,11 +221,17 @@ def _mirror_layout() -> tuple[np.ndarray, int, int]:
 _MIRROR_INDEX, _AREA, _CENTROID_X = _mirror_layout()
 
 
-def mirror_silhouette_features(features: torch.Tensor) -> torch.Tensor:
+def mirror_silhouette_features(features: torch.Tensor, keep: int = 0) -> torch.Tensor:
     """(..., 2048) silhouette features -> those of the left-right mirrored crop (up to the resampling's
     pixel rounding): the maps' columns, the angular bins and the column profile reversed, the centroid's
-    x reflected; an empty mask's zeros stay zeros."""
-    mirrored = features[..., torch.from_numpy(_MIRROR_INDEX).to(features.device)]
+    x reflected; an empty mask's zeros stay zeros. The first ``keep`` values stay as they are (a code
+    written over them that a mirror does not change, e.g. the emulated shape estimate of
+    DATA.SYNTHETIC.SHAPE_CODE_NOISE); they must be whole rows of the 32x32 grid."""
+    if keep % 32 or keep > 1024:
+        raise ValueError(f"keep must be whole rows of the 32x32 grid (a multiple of 32, <= 1024), got {keep}")
+    index = torch.from_numpy(_MIRROR_INDEX).to(features.device)
+    mirrored = features[..., index]
     reflected = (CANONICAL - 1) / CANONICAL - features[..., _CENTROID_X]
     mirrored[..., _CENTROID_X] = torch.where(features[..., _AREA] > 0, reflected, 0.0)
+    mirrored[..., :keep] = features[..., :keep]
     return mirrored

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from lib.constants import flip_permutation
 from lib.data.build import LIST_KEYS, build_dataset
 from lib.data.sampling import build_sampler
 from lib.data.silhouette import mirror_silhouette_features
+from lib.data.synthetic.generate import SHAPE_CODE_DIM
 from lib.data.temporal_groups import TemporalGroups, collate_groups
 from lib.engine.distributed import DistEnv
 from lib.engine.trainer import TrainSettings
@@ -148,10 +150,11 @@ def build_mirror(
             f"silhouette features can); set {key} False"
         )
     template = next(iter(assets.body_model.layers.values())).v_template
+    code = SHAPE_CODE_DIM if cfg.DATA.SYNTHETIC.SHAPE_CODE_NOISE >= 0 else 0  # a shape code is not mirrored
     return Mirror(
         joints=torch.tensor(flip_permutation(m.INPUT_JOINT_SET)),
         vertices=vertex_mirror(template, assets.faces) if cfg.STAGE == "mesh" else None,
-        features=mirror_silhouette_features if features == "silhouette" else lambda f: f,
+        features=partial(mirror_silhouette_features, keep=code) if features == "silhouette" else lambda f: f,
     )
 
 
