@@ -51,8 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"the demo needs a mesh-stage model; the config has STAGE {cfg.STAGE!r}")
     out_dir = Path(args.out) if args.out else Path(cfg.OUTPUT_DIR) / "demo" / Path(args.video).stem
     check_output_dir(out_dir)
-    flip = "on" if flip_test_on(cfg) else "off"
-    print(f"model: {checkpoint} (experiment {cfg.EXPERIMENT}; flip test {flip})")
+    print(f"model: {checkpoint} (experiment {cfg.EXPERIMENT})")
     with reporting_disk_full(out_dir, DEMO_DISK_ADVICE):
         result = run(cfg, checkpoint, weights, args.video, out_dir)
     for path in result.files:
@@ -62,11 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames = result.timer.stages["people"][1]
     print(f"demo finished in {seconds:.1f} s ({frames / seconds:.1f} frames/s end to end, {frames} frames)")
     return 0
-
-
-def flip_test_on(cfg) -> bool:
-    """DEMO.FLIP_TEST, off with SPIN features (which cannot be mirrored)."""
-    return cfg.DEMO.FLIP_TEST and cfg.DEMO.FEATURES != "spin"
 
 
 def demo_config(cfg_path: str | None, checkpoint: str | None, opts: Sequence[str]):
@@ -122,7 +116,7 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
         save_animation=d.SAVE_GLB,
         precision=cfg.EVAL.PRECISION,  # inference settings are shared with evaluation
         share_frames=cfg.EVAL.SHARE_FRAMES,
-        mirror=B.build_mirror(cfg, assets, d.FEATURES, "DEMO.FLIP_TEST") if flip_test_on(cfg) else None,
+        mirror=B.build_mirror(cfg, assets, d.FEATURES, "DEMO.FLIP_TEST"),
     )
     body = assets.body_model
     backend = people_backend(cfg)

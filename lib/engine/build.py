@@ -138,17 +138,15 @@ def build_mirror(
     cfg: CfgNode, assets: BodyAssets, features: str, key: str = "EVAL.FLIP_TEST"
 ) -> Mirror | None:
     """The mirror of the network's inputs and outputs for test-time flip augmentation
-    (lib/models/flip_test.py) when the switch ``key`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) is on, else None.
-    ``features``: the image features the model is fed, 'silhouette', 'zeros' or 'spin'."""
+    (lib/models/flip_test.py) when the switch ``key`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) is on and the
+    model's image features can be mirrored, else None. ``features``: the image features the model is fed,
+    'silhouette', 'zeros' or 'spin' (SPIN's cannot be mirrored without the images)."""
     section, name = key.split(".")
-    if not cfg[section][name]:
-        return None
     m = cfg.MODEL
-    if features == "spin" and (m.POSE_STREAM.USE_IMG_FEAT or m.DECODER.USE_IMG_FEAT):
-        raise ConfigError(
-            f"{key}: SPIN image features cannot be mirrored (only the synthetic datasets' and the demo's "
-            f"silhouette features can); set {key} False"
-        )
+    if not cfg[section][name] or (
+        features == "spin" and (m.POSE_STREAM.USE_IMG_FEAT or m.DECODER.USE_IMG_FEAT)
+    ):
+        return None
     template = next(iter(assets.body_model.layers.values())).v_template
     code = SHAPE_CODE_DIM if cfg.DATA.SYNTHETIC.SHAPE_CODE_NOISE >= 0 else 0  # a shape code is not mirrored
     return Mirror(
