@@ -24,7 +24,7 @@ import torch
 
 from lib.cli import UserError, make_parser, run_main
 from lib.config import ConfigError, check_model_config, get_cfg
-from lib.data.build import dataset_root, image_features
+from lib.data.build import dataset_root, image_features, training_source
 from lib.device import resolve_device
 from lib.engine import build as B
 from lib.engine.distributed import DistEnv
@@ -157,8 +157,9 @@ def check_predictions_finite(predictions: dict, name: str) -> None:
 
 
 def mean_training_targets(cfg, name: str, assets: B.BodyAssets, env: DistEnv) -> dict[str, torch.Tensor]:
-    """The trivial predictor: mean root-relative mesh and pose over the training windows of ``name``."""
-    loader = B.build_loader(cfg, "train", [name], assets, env)
+    """The trivial predictor: mean root-relative mesh and pose over the training windows of ``name`` (of
+    the synthetic dataset for its test-only splits)."""
+    loader = B.build_loader(cfg, "train", [training_source(name)], assets, env)
     loader.sampler.set_epoch(0)
     sums: dict[str, torch.Tensor] = {}
     count = 0

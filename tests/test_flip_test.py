@@ -120,3 +120,12 @@ def test_a_shape_code_in_the_first_rows_is_kept():
     assert torch.equal(mirrored[160:], mirror_silhouette_features(features)[160:])
     with pytest.raises(ValueError, match="whole rows"):
         mirror_silhouette_features(features, keep=100)
+
+
+def test_dataset_kinds():
+    from lib.data.build import image_features, training_source
+
+    kinds = [image_features(n) for n in ("synthetic", "real_motion", "3dpw")]
+    assert kinds == ["silhouette", "silhouette", "spin"]
+    sources = [training_source(n) for n in ("synthetic_rendered", "real_motion", "h36m")]
+    assert sources == ["synthetic", "synthetic", "h36m"]

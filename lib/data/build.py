@@ -45,6 +45,12 @@ READERS = {
 }
 
 
+def training_source(name: str) -> str:
+    """The dataset whose training split stands for ``name``'s: itself, or for the test-only synthetic
+    splits (rendered videos, real motion) the synthetic dataset whose test videos and body they use."""
+    return SYNTHETIC if name in SYNTHETIC_TEST_SETS else name
+
+
 def image_features(name: str) -> str:
     """The kind of image features dataset ``name`` provides: 'silhouette' (the generated datasets,
     lib/data/silhouette.py) or 'spin' (the real datasets' SPIN ResNet-50 features)."""
