@@ -40,7 +40,7 @@ from lib.eval.scorer import Scorer
 from lib.eval.selection import camera_figures, selection_note
 from lib.io import write_text_atomic
 from lib.models.build import build_model
-from lib.models.flip_test import Mirror
+from lib.models.mirror import Mirror
 from lib.models.precision import inference_dtype
 from lib.models.weights import load_model_weights
 

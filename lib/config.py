@@ -294,7 +294,7 @@ _C.EVAL.SAVE_VERTICES = True  # predictions_<dataset>.npz keeps both meshes (flo
 _C.EVAL.PRECISION = "auto"
 _C.EVAL.SHARE_FRAMES = True  # per-frame network parts once per frame, not once per window (same outputs)
 # Test-time flip augmentation (evaluation and demo): each window's prediction averaged with the mirror
-# image of the prediction for the mirrored window (lib/models/flip_test.py); twice the inference time.
+# image of the prediction for the mirrored window (lib/models/mirror.py); twice the inference time.
 # Only where the image features can be mirrored (silhouettes: the synthetic datasets, the demo; or a model
 # without image features): datasets with SPIN features are evaluated without it (metrics.json's flip_test).
 _C.EVAL.FLIP_TEST = False

@@ -15,7 +15,7 @@ import torch
 
 from lib.data.windows import make_windows
 from lib.demo.errors import DemoError
-from lib.models.flip_test import Mirror, window_runner
+from lib.models.mirror import Mirror, window_runner
 from lib.models.precision import inference_dtype, reduced_precision
 
 
@@ -78,7 +78,7 @@ def predict_tracks(
     ``precision``: 'auto' (bfloat16 where the device has it natively), 'float32' or 'bfloat16'
     (lib/models/precision.py). ``share_frames``: the network's per-frame parts once per frame instead
     of once per window (lib/models/shared_frames.py; the same outputs), for models that support it.
-    ``mirror``: each window's prediction averaged with the mirrored window's (lib/models/flip_test.py)."""
+    ``mirror``: each window's prediction averaged with the mirrored window's (lib/models/mirror.py)."""
     if not tracks:
         return []
     param = next(model.parameters(), None)

@@ -27,7 +27,7 @@ from lib.demo.timing import StageTimer
 from lib.demo.video import FrameSource, write_video
 from lib.io import staged_dir, write_text_atomic
 from lib.keypoints import add_pelvis_neck_scored
-from lib.models.flip_test import Mirror
+from lib.models.mirror import Mirror
 from lib.people.tracking import track_people
 from lib.people.types import PeopleBackend, Track
 
@@ -61,7 +61,7 @@ class DemoSettings:
     save_animation: bool = True
     precision: str = "auto"  # the network's: 'auto' (bfloat16 where native), 'float32', 'bfloat16'
     share_frames: bool = True  # per-frame network parts once per frame (same outputs)
-    mirror: Mirror | None = None  # test-time flip augmentation (lib/models/flip_test.py); None: off
+    mirror: Mirror | None = None  # test-time flip augmentation (lib/models/mirror.py); None: off
     progress: bool | None = None  # progress bars: None shows them on a terminal only
 
 

@@ -30,7 +30,7 @@ from lib.eval.scorer import Scorer
 from lib.eval.selection import protocol_cameras
 from lib.losses import LossWeights, mesh_losses, pose_losses
 from lib.models.build import build_model
-from lib.models.flip_test import Mirror, vertex_mirror
+from lib.models.mirror import Mirror, vertex_mirror
 from lib.models.weights import load_model_weights
 
 TARGET_KEYS = {"h36m17": "pose3d_h36m", "coco19": "pose3d"}  # DATA.TARGET_JOINT_SET -> item key
@@ -138,7 +138,7 @@ def build_mirror(
     cfg: CfgNode, assets: BodyAssets, features: str, key: str = "EVAL.FLIP_TEST"
 ) -> Mirror | None:
     """The mirror of the network's inputs and outputs for test-time flip augmentation
-    (lib/models/flip_test.py) when the switch ``key`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) is on and the
+    (lib/models/mirror.py) when the switch ``key`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) is on and the
     model's image features can be mirrored, else None. ``features``: the image features the model is fed,
     'silhouette', 'zeros' or 'spin' (SPIN's cannot be mirrored without the images)."""
     section, name = key.split(".")

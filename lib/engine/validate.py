@@ -16,7 +16,7 @@ from torch.utils.data import Subset, default_collate
 from lib.engine.trainer import NONFINITE_FRAMES, unwrap
 from lib.eval.mesh_view import compare_meshes
 from lib.eval.scorer import Scorer
-from lib.models.flip_test import Mirror, window_runner
+from lib.models.mirror import Mirror, window_runner
 from lib.models.precision import inference_dtype, reduced_precision
 
 TARGET_KEYS = ("mesh", "mesh_valid", "pose3d", "pose3d_valid", "pose3d_h36m", "pose3d_h36m_valid")
@@ -43,7 +43,7 @@ def predict(
     the same outputs) where the loader's dataset says which frames each window reads. ``keep_float32``
     False: a bfloat16 run frees the float32 weights instead of restoring them (a model that is not
     trained or run in float32 afterwards: evaluation). ``mirror``: each window's prediction averaged
-    with the mirrored window's (test-time flip augmentation, lib/models/flip_test.py)."""
+    with the mirrored window's (test-time flip augmentation, lib/models/mirror.py)."""
     model = unwrap(model).eval()  # the bare network: no gradients to synchronise
     run = batch_runner(model, loader, device, share_frames, mirror)
     parts: dict[str, list] = {"video": [], **{key: [] for key in META_KEYS}}

@@ -1,4 +1,4 @@
-"""Test-time flip augmentation (lib/models/flip_test.py) and the silhouette features' mirror image."""
+"""Test-time flip augmentation (lib/models/mirror.py) and the silhouette features' mirror image."""
 
 import cv2
 import numpy as np
@@ -9,7 +9,7 @@ from lib.config import get_cfg
 from lib.constants import flip_permutation
 from lib.data.silhouette import mirror_silhouette_features, silhouette_features
 from lib.engine.build import build_mirror
-from lib.models.flip_test import (
+from lib.models.mirror import (
     Mirror,
     MirrorError,
     VertexMirror,
