@@ -116,7 +116,7 @@ def run(cfg, checkpoint: str, weights: Mapping[str, torch.Tensor], video: str, o
         save_animation=d.SAVE_GLB,
         precision=cfg.EVAL.PRECISION,  # inference settings are shared with evaluation
         share_frames=cfg.EVAL.SHARE_FRAMES,
-        mirror=B.build_mirror(cfg, assets, d.FEATURES, "DEMO.FLIP_TEST"),
+        mirror=B.build_mirror(cfg, assets, d.FEATURES, d.FLIP_TEST),
     )
     body = assets.body_model
     backend = people_backend(cfg)

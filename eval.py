@@ -60,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     assets = B.build_body_assets(cfg)
     scorer = B.build_scorer(cfg, assets)
     model = load_checked_model(cfg, checkpoint, assets).to(env.device).eval()
-    mirrors = {name: B.build_mirror(cfg, assets, image_features(name)) for name in cfg.DATA.TEST_LIST}
+    # one mirror per kind of image features (the vertex mirror map is built once)
+    kinds = {image_features(name) for name in cfg.DATA.TEST_LIST}
+    mirrors = {kind: B.build_mirror(cfg, assets, kind, cfg.EVAL.FLIP_TEST) for kind in kinds}
     results = {}
     # The results folder appears, with eval/latest moved onto it, only once every dataset is scored and
     # written: a failure at any dataset leaves neither a folder nor partial files.
@@ -70,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         report = EvalReport(run.path, cfg.EVAL.PROTOCOL, str(checkpoint), assets.faces.cpu().numpy())
         for name in cfg.DATA.TEST_LIST:
-            results[name], record = evaluate_dataset(cfg, name, model, assets, scorer, env, mirrors[name])
+            results[name], record = evaluate_dataset(
+                cfg, name, model, assets, scorer, env, mirrors[image_features(name)]
+            )
             save_predictions(run.path / f"predictions_{name}.npz", record, vertices=cfg.EVAL.SAVE_VERTICES)
             report.add(name, results[name], record)
         summary = {"checkpoint": str(checkpoint), "protocol": cfg.EVAL.PROTOCOL, "results": results}

@@ -71,7 +71,7 @@ def test_vertex_mirror_of_symmetric_and_asymmetric_templates():
     error = (approx(shape_only) - shape_only).norm(dim=-1)
     assert 1e-4 < error.max() < 0.01
     verts, faces = sphere(stretch_x=1.3)
-    with pytest.raises(MirrorError, match=r"not left-right symmetric.*EVAL\.FLIP_TEST False"):
+    with pytest.raises(MirrorError, match=r"not left-right symmetric.*EVAL\.FLIP_TEST / DEMO\.FLIP_TEST"):
         vertex_mirror(verts + torch.tensor([0.05, 0.0, 0.0]), faces)  # off-centre: 100 mm from its mirror
 
 
@@ -105,10 +105,9 @@ def test_flip_averaged_prediction_is_mirror_symmetric_and_shares_frames():
 
 
 def test_build_mirror_switch_and_features():
-    cfg = get_cfg("configs/tiny.yaml", ["STAGE", "pose", "EVAL.FLIP_TEST", "False"])
-    assert build_mirror(cfg, None, "silhouette") is None
-    cfg = get_cfg("configs/tiny.yaml", ["STAGE", "pose", "EVAL.FLIP_TEST", "True"])
-    assert build_mirror(cfg, None, "spin") is None  # SPIN features cannot be mirrored: no flip test
+    cfg = get_cfg("configs/tiny.yaml", ["STAGE", "pose"])
+    assert build_mirror(cfg, None, "silhouette", False) is None
+    assert build_mirror(cfg, None, "spin", True) is None  # SPIN features cannot be mirrored: no flip test
 
 
 def test_a_shape_code_in_the_first_rows_is_kept():

@@ -54,7 +54,7 @@ def training_source(name: str) -> str:
 def image_features(name: str) -> str:
     """The kind of image features dataset ``name`` provides: 'silhouette' (the generated datasets,
     lib/data/silhouette.py) or 'spin' (the real datasets' SPIN ResNet-50 features)."""
-    return "silhouette" if name == SYNTHETIC or name in SYNTHETIC_TEST_SETS else "spin"
+    return "silhouette" if training_source(name) == SYNTHETIC else "spin"
 
 
 LIST_KEYS = {"train": "DATA.TRAIN_LIST", "val": "DATA.VAL_LIST", "test": "DATA.TEST_LIST"}  # split -> key

@@ -134,18 +134,13 @@ def build_body_assets(cfg: CfgNode) -> BodyAssets:
     return BodyAssets(body, build_coarse_mesh_from_cfg(cfg), regressors)
 
 
-def build_mirror(
-    cfg: CfgNode, assets: BodyAssets, features: str, key: str = "EVAL.FLIP_TEST"
-) -> Mirror | None:
+def build_mirror(cfg: CfgNode, assets: BodyAssets, features: str, enabled: bool) -> Mirror | None:
     """The mirror of the network's inputs and outputs for test-time flip augmentation
-    (lib/models/mirror.py) when the switch ``key`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) is on and the
-    model's image features can be mirrored, else None. ``features``: the image features the model is fed,
+    (lib/models/mirror.py) when ``enabled`` (EVAL.FLIP_TEST or DEMO.FLIP_TEST) and the model's image
+    features can be mirrored, else None. ``features``: the image features the model is fed,
     'silhouette', 'zeros' or 'spin' (SPIN's cannot be mirrored without the images)."""
-    section, name = key.split(".")
     m = cfg.MODEL
-    if not cfg[section][name] or (
-        features == "spin" and (m.POSE_STREAM.USE_IMG_FEAT or m.DECODER.USE_IMG_FEAT)
-    ):
+    if not enabled or (features == "spin" and (m.POSE_STREAM.USE_IMG_FEAT or m.DECODER.USE_IMG_FEAT)):
         return None
     template = next(iter(assets.body_model.layers.values())).v_template
     code = SHAPE_CODE_DIM if cfg.DATA.SYNTHETIC.SHAPE_CODE_NOISE >= 0 else 0  # a shape code is not mirrored

@@ -96,7 +96,7 @@ def vertex_mirror(template: Tensor, faces: Tensor, tolerance_m: float = 0.01, ne
         raise MirrorError(
             "the body template is not left-right symmetric: a vertex's mirror image is "
             f"{worst * 1000:.1f} mm from the surface (tolerance {tolerance_m * 1000:.0f} mm); "
-            "set EVAL.FLIP_TEST False"
+            "set EVAL.FLIP_TEST / DEMO.FLIP_TEST False"
         )
     rows = torch.arange(len(verts))
     return VertexMirror(faces[candidates[rows, best]].long(), weights[rows, best].float())
