@@ -191,6 +191,13 @@ _C.DATA.NOISE.OUTLIER_LEN = 1.5  # mean length of an outlier, frames
 # fractions of the person size along the torso and away from the joint's left/right partner; []: none.
 # scripts/fit_noise.py measures all DATA.NOISE values from render-and-detect data.
 _C.DATA.NOISE.JOINT_BIAS = []
+# The noise of frames where the body is turned away from upright (lying, crawling, inverted, mid-flip),
+# with DATA.NOISE's keys (its JOINT_SET); DATA.NOISE stays the noise of the upright frames. Detectors err far
+# more on turned bodies (docs/synthetic_data.md); `scripts/fit_noise.py --frames turned` fits this block.
+_C.DATA.TURNED_NOISE = _C.DATA.NOISE.clone()
+del _C.DATA.TURNED_NOISE["JOINT_SET"]
+_C.DATA.TURNED_NOISE.ENABLED = False  # False: DATA.NOISE on every frame
+_C.DATA.TURNED_NOISE.MIN_TILT_DEG = 60.0  # torso angle from the image's up from which a frame counts turned
 
 # The embedded synthetic video dataset, written in the 3DPW file format (scripts/make_synthetic_data.py,
 # lib/data/synthetic/). Its image features are silhouette features (lib/data/silhouette.py), not SPIN's.

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Fit DATA.NOISE to the detections of a render-and-detect dataset and print them as YAML.
 
-    python scripts/fit_noise.py [--cfg FILE] [--split test] [KEY VALUE ...]
+    python scripts/fit_noise.py [--cfg FILE] [--split test] [--frames all|turned] [KEY VALUE ...]
 
 Reads ``DATA.SYNTHETIC.DIR``'s true COCO-17 2D joints (``3DPW_<split>_gt_joint_coco_img.json``) and its
 detections (``3DPW_<split>_joint_coco_img_noise.json``: BlazePose's when the dataset was made with
 ``DATA.SYNTHETIC.DETECTOR blazepose``) and prints the fitted DATA.NOISE block (lib/data/synthetic/
-noise_fit.py), ready to paste into a config.
+noise_fit.py), ready to paste into a config. ``--frames turned`` fits only the runs of frames where the body
+is turned away from upright (DATA.TURNED_NOISE.MIN_TILT_DEG) and prints the DATA.TURNED_NOISE block.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.config import get_cfg
-from lib.data.synthetic.noise_fit import DetectorVideo, fit_noise
+from lib.data.synthetic.noise_fit import DetectorVideo, fit_noise, orientation_segments
 
 SPLIT_FILES = {"test": "test", "val": "validation", "train": "train"}
 
@@ -40,8 +41,8 @@ def read_videos(root: Path, split: str) -> list[DetectorVideo]:
     return videos
 
 
-def to_yaml(fitted: dict) -> str:
-    lines = ["DATA:", "  NOISE:"]
+def to_yaml(fitted: dict, block: str = "NOISE", extra: dict | None = None) -> str:
+    lines = ["DATA:", f"  {block}:", *(f"    {key}: {value}" for key, value in (extra or {}).items())]
     for key, value in fitted.items():
         text = f"[{', '.join(f'{v:.4f}' for v in value)}]" if isinstance(value, list) else f"{value:.4f}"
         lines.append(f"    {key}: {text}")
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cfg", default=None, help="experiment YAML (defaults: lib/config.py)")
     parser.add_argument("--split", default="test", choices=sorted(SPLIT_FILES))
+    parser.add_argument("--frames", default="all", choices=("all", "turned"),
+                        help="turned: only the frames of bodies turned away from upright")  # fmt: skip
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
     cfg = get_cfg(args.cfg, args.opts)
@@ -66,9 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    block, extra = "NOISE", None
+    if args.frames == "turned":
+        tilt = cfg.DATA.TURNED_NOISE.MIN_TILT_DEG
+        videos = orientation_segments(videos, turned=True, min_tilt_deg=tilt)
+        block, extra = "TURNED_NOISE", {"ENABLED": True, "MIN_TILT_DEG": tilt}
+    if not videos:
+        print(f"error: no {args.frames} frames to fit in {root} ({args.split})", file=sys.stderr)
+        return 2
     frames = sum(len(v.truth) for v in videos)
-    print(f"# fitted to {len(videos)} videos, {frames} frames of {root} ({args.split})")
-    print(to_yaml(fit_noise(videos)))
+    print(f"# fitted to {len(videos)} videos, {frames} frames of {root} ({args.split}, {args.frames} frames)")
+    print(to_yaml(fit_noise(videos), block, extra))
     return 0
 
 

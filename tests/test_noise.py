@@ -129,3 +129,35 @@ def test_noise_stats_script_passes_on_the_defaults(capsys):
     assert script.main(["--windows", "200", "DATA.NOISE.STD", "0.03"]) == 0
     out = capsys.readouterr().out
     assert "L_Hip" in out and out.rstrip().splitlines()[-1].startswith("OK")
+
+
+def _turned_noise(*opts: str):
+    return build_noise(get_cfg(opts=["DATA.TURNED_NOISE.ENABLED", "True", *opts]))
+
+
+def test_turned_noise_only_on_frames_whose_torso_is_turned():
+    noise = _turned_noise("DATA.TURNED_NOISE.MISS_PROB", "0.5", "DATA.TURNED_NOISE.MISS_LEN", "3.0")
+    upright = _window(num_frames=400)
+    centre = upright.mean(axis=(0, 1))
+    inverted = 2 * centre - upright  # turned by 180 degrees in the image
+    lying = (upright - centre) @ np.array([[0.0, 1.0], [-1.0, 0.0]]) + centre  # turned by 90 degrees
+    assert not noise.turned_frames(upright).any()
+    assert noise.turned_frames(inverted).all() and noise.turned_frames(lying).all()
+    rng = noise_rng(0, 0, 1)
+    _, seen_upright = noise.apply(upright, person_scale(upright), rng)
+    _, seen_inverted = noise.apply(inverted, person_scale(inverted), rng)
+    assert 1 - seen_upright.mean() == pytest.approx(noise.upright.miss_prob, abs=0.02)
+    assert 1 - seen_inverted.mean() == pytest.approx(0.5, abs=0.1)
+
+
+def test_without_turned_frames_the_upright_noise_is_unchanged():
+    plain, both, clean = _noise(), _turned_noise(), _window()
+    scale = person_scale(clean)
+    np.testing.assert_array_equal(
+        plain.apply(clean, scale, noise_rng(3, 1, 5))[0], both.apply(clean, scale, noise_rng(3, 1, 5))[0]
+    )
+    mixed = np.concatenate([clean[:8], 2 * clean.mean(axis=(0, 1)) - clean[8:]])
+    noisy, _ = both.apply(mixed, person_scale(mixed), noise_rng(3, 1, 5))
+    alone, _ = plain.apply(mixed, person_scale(mixed), noise_rng(3, 1, 5))
+    np.testing.assert_array_equal(noisy[:8], alone[:8])  # upright frames keep the upright draw
+    assert not np.allclose(noisy[8:], alone[8:])

@@ -7,7 +7,7 @@ import pytest
 
 from lib.constants import flip_pairs
 from lib.data.noise import DetectionNoise, noise_rng, person_scale, torso_joints
-from lib.data.synthetic.noise_fit import DetectorVideo, fit_noise
+from lib.data.synthetic.noise_fit import DetectorVideo, fit_noise, orientation_segments
 from lib.data.synthetic.noise_stats import standing_skeleton
 from lib.eval.consistency import acceleration_mm, bone_length_std_mm, limb_pa_mpjpe_mm
 
@@ -81,3 +81,15 @@ def test_world_landmark_baseline_scores_both_on_the_frames_blazepose_found(tmp_p
     assert scores["blazepose_world"]["limb_pa_mpjpe"] > 10  # mm
     assert scores["blazepose_world"]["bone_length_std"] > 5
     assert load_world_landmarks(tmp_path / "missing") is None
+
+
+def test_orientation_segments_split_a_video_at_the_turn():
+    rng = np.random.default_rng(2)
+    truth = walking_skeletons(30, rng)
+    centre = truth[10:].mean(axis=(0, 1))
+    truth[10:] = 2 * centre - truth[10:]  # upside down from frame 10
+    video = DetectorVideo(truth, np.concatenate([truth, np.ones((30, 17, 1))], axis=2))
+    (turned,) = orientation_segments([video], turned=True, min_tilt_deg=60.0)
+    (upright,) = orientation_segments([video], turned=False, min_tilt_deg=60.0)
+    assert len(turned.truth) == 20 and len(upright.truth) == 10
+    assert orientation_segments([video], turned=False, min_tilt_deg=60.0, min_frames=11) == []

@@ -73,6 +73,24 @@ def fit_noise(videos: Sequence[DetectorVideo], joint_set: str = "coco17") -> dic
     return fitted
 
 
+def orientation_segments(
+    videos: Sequence[DetectorVideo], turned: bool, min_tilt_deg: float, min_frames: int = 6
+) -> list[DetectorVideo]:
+    """The runs of at least ``min_frames`` consecutive frames whose true torso is turned (``turned``) or
+    upright, by the rule of ``lib.data.noise.PoseDependentNoise``, as videos of their own: what the noise
+    of each kind of frame is fitted to (short runs say little about timing)."""
+    pairs, torso = flip_pairs("coco17"), torso_joints("coco17")
+    segments = []
+    for video in videos:
+        up, _ = body_axes(video.truth, pairs, torso)
+        selected = (-up[:, 1] < np.cos(np.radians(min_tilt_deg))) == turned
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], selected.astype(int), [0]])))
+        for start, end in zip(edges[::2], edges[1::2], strict=True):
+            if end - start >= min_frames:
+                segments.append(DetectorVideo(video.truth[start:end], video.detections[start:end]))
+    return segments
+
+
 def _errors(video: DetectorVideo, pairs, torso) -> tuple[np.ndarray, ...]:
     """(T, J, 2) error / person size, (T, 2) up, (T, J, 2) out, (T, J) found, (T, J) swapped."""
     truth, det = video.truth, video.detections
