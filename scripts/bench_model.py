@@ -22,6 +22,11 @@ its own window (replicate-padded at the ends, 32 windows a call), in frames/s.
   the load average is printed with the table.
 
 Every case runs in a fresh process so that its peak memory (RSS on CPU, allocated memory on GPU) is its own.
+
+``--profile`` also splits one call of ours by kind of operation (torch.profiler, self time): the matrix
+products and fused attention, the other kernels, and what is left (Python, dispatch). The products alone
+bound what any implementation of the network at this precision can reach on the machine: ``ceiling`` is
+the samples/s if everything else took no time.
 """
 
 from __future__ import annotations
@@ -148,6 +153,25 @@ def step_function(model, cfg, job: dict, device: torch.device):
     return (lambda: model(pose2d, feats)), batch
 
 
+# Operations that are matrix products (or fused attention: two of them) in torch.profiler's names.
+PRODUCT_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product")
+
+
+def profile_split(step) -> dict:
+    """One call of ``step`` under torch.profiler: seconds in matrix products, in other kernels, in total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        step()
+        total = time.perf_counter() - start
+    events = prof.key_averages()
+    products = sum(e.self_cpu_time_total for e in events if e.key.startswith(PRODUCT_OPS)) / 1e6
+    kernels = sum(e.self_cpu_time_total for e in events if e.key.startswith("aten::")) / 1e6
+    # an op's self time is the calling thread's wall time, its intra-op threads' work included
+    return {"products_s": products, "other_s": kernels - products, "total_s": total}
+
+
 def time_case(step, device: torch.device, repeats: int, clock: str = "wall") -> float:
     """Median seconds per call after two warm-up calls, wall-clock or this process's CPU time."""
     now = time.perf_counter if clock == "wall" else time.process_time
@@ -182,11 +206,16 @@ def run_case(job: dict) -> dict:
         if job["compile"] and not job["baseline"]:
             model.forward = torch.compile(model.forward)
         seconds = time_case(step, device, job["repeats"], job["clock"])
+        split = profile_split(step) if job["profile"] and device.type == "cpu" else None
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    return {"per_s": samples / seconds, "peak_mb": peak_mb, "dtype": str(job["dtype"]).removeprefix("torch.")}
+    dtype = str(job["dtype"]).removeprefix("torch.")
+    result = {"per_s": samples / seconds, "peak_mb": peak_mb, "dtype": dtype}
+    if split:
+        result["split"] = {key: value / samples for key, value in split.items()}  # seconds per sample
+    return result
 
 
 def repeats_for(mode: str, batch: int, quick: bool) -> int:
@@ -216,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
                         help="ours: inference precision; bfloat16 also trains under autocast")  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="ours: torch.compile the forward")
+    parser.add_argument("--profile", action="store_true",
+                        help="CPU: split one call of ours into matrix products and the rest")  # fmt: skip
     parser.add_argument("--clock", default="wall", choices=("wall", "cpu"),
                         help="cpu: CPU seconds of the process instead of wall-clock ones; with --threads 1 "
                         "the figures hold up on a busy machine (not comparable with 'official')")  # fmt: skip
@@ -233,12 +264,14 @@ def main(argv: list[str] | None = None) -> int:
             job = dict(
                 stage=stage, mode=mode, batch=batch, device=args.device, threads=args.threads,
                 repeats=repeats_for(mode, batch, args.quick), cfg_path=args.cfg, opts=list(args.opts),
-                precision=args.precision, compile=args.compile, clock=args.clock,
+                precision=args.precision, compile=args.compile, clock=args.clock, profile=args.profile,
             )  # fmt: skip
             ours = pool.apply(run_case, ({**job, "baseline": False},))
             base = pool.apply(run_case, ({**job, "baseline": True},))
             rows.append(((stage, mode, batch), ours, base))
     print_table(rows, args, load_before, os.getloadavg())
+    if args.profile:
+        print_split(rows, args.device == "cpu" and args.cfg is None and not args.opts)
     return 0
 
 
@@ -270,6 +303,26 @@ def print_table(rows: list, args, load_before: tuple, load_after: tuple) -> None
             verdict = "" if target is None else f"{target:.1f}x {'met' if ratio >= target else 'NOT met'}"
             line += f"{official:>10.1f}{ratio:>9.2f}x  {verdict}"
         print(line)
+
+
+def print_split(rows: list, reference: bool) -> None:
+    """Ours per sample: matrix products, other kernels, the rest; the ceiling the products allow."""
+    print("\nours, one profiled call, ms per sample (video: per frame)")
+    header = f"{'model':<12}{'case':<16}{'products':>9}{'other':>8}{'rest':>7}{'total':>8}{'ceiling/s':>10}"
+    print(header + (f"{'ceiling/off.':>13}" if reference else ""))
+    for key, ours, _ in rows:
+        if "split" not in ours:
+            continue
+        stage, mode, batch = key
+        split = ours["split"]
+        rest = split["total_s"] - split["products_s"] - split["other_s"]
+        ceiling = 1 / split["products_s"]
+        name = "pose stream" if stage == "pose" else "full PMCE"
+        line = (
+            f"{name:<12}{f'{mode} B={batch}':<16}{1e3 * split['products_s']:>9.2f}"
+            f"{1e3 * split['other_s']:>8.2f}{1e3 * rest:>7.2f}{1e3 * split['total_s']:>8.2f}{ceiling:>10.1f}"
+        )
+        print(line + (f"{ceiling / OFFICIAL_CPU[key]:>12.2f}x" if reference else ""))
 
 
 if __name__ == "__main__":
