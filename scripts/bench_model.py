@@ -129,7 +129,7 @@ def step_function(model, cfg, job: dict, device: torch.device):
     if mode == "train":
         # ours: the optimiser train.py builds (Adam's fused kernel, ~7x faster a step on CPU for the
         # official network's 103M parameters); base: the official code's per-tensor Adam
-        optimizer = torch.optim.Adam(model.parameters(), lr=5e-5) if not fast else build_optimizer(cfg, model)
+        optimizer = build_optimizer(cfg, model) if fast else torch.optim.Adam(model.parameters(), lr=5e-5)
         pose2d, feats = make_inputs(cfg, batch, device)
         amp = fast and job["dtype"] == torch.bfloat16
 

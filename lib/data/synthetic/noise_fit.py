@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib.constants import flip_pairs
-from lib.data.noise import body_axes, person_scale, torso_joints
+from lib.data.noise import body_axes, person_scale, torso_joints, turned_frames
 
 OUTLIER_SIGMAS = 4.0
 SWAP_MIN_APART = 0.1  # fraction of the person size between a left/right pair for a swap to count
@@ -77,13 +77,12 @@ def orientation_segments(
     videos: Sequence[DetectorVideo], turned: bool, min_tilt_deg: float, min_frames: int = 6
 ) -> list[DetectorVideo]:
     """The runs of at least ``min_frames`` consecutive frames whose true torso is turned (``turned``) or
-    upright, by the rule of ``lib.data.noise.PoseDependentNoise``, as videos of their own: what the noise
-    of each kind of frame is fitted to (short runs say little about timing)."""
+    upright (``lib.data.noise.turned_frames``, the turned-body noise's rule), as videos of their own:
+    what the noise of each kind of frame is fitted to (short runs say little about timing)."""
     pairs, torso = flip_pairs("coco17"), torso_joints("coco17")
     segments = []
     for video in videos:
-        up, _ = body_axes(video.truth, pairs, torso)
-        selected = (-up[:, 1] < np.cos(np.radians(min_tilt_deg))) == turned
+        selected = turned_frames(video.truth, pairs, torso, min_tilt_deg) == turned
         edges = np.flatnonzero(np.diff(np.concatenate([[0], selected.astype(int), [0]])))
         for start, end in zip(edges[::2], edges[1::2], strict=True):
             if end - start >= min_frames:
