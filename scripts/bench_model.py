@@ -275,12 +275,24 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(((stage, mode, batch), ours, base))
     print_table(rows, args, load_before, os.getloadavg())
     if args.profile:
-        print_split(rows, args.device == "cpu" and args.cfg is None and not args.opts)
+        print_split(rows, official_comparable(args))
     return 0
 
 
+def official_comparable(args) -> bool:
+    """Whether the run measures the network the official figures were taken of, on a CPU."""
+    return args.device == "cpu" and args.cfg is None and not args.opts
+
+
+def case_label(key: tuple) -> str:
+    """A table row's first two columns for ``(stage, mode, batch)``."""
+    stage, mode, batch = key
+    name = "pose stream" if stage == "pose" else "full PMCE"
+    return f"{name:<12}{f'{mode} B={batch}':<16}"
+
+
 def print_table(rows: list, args, load_before: tuple, load_after: tuple) -> None:
-    reference = args.device == "cpu" and args.cfg is None and not args.opts and args.clock == "wall"
+    reference = official_comparable(args) and args.clock == "wall"
     dtype = rows[0][1]["dtype"] if rows else "?"
     print(f"device {args.device}, {args.threads} CPU threads, {args.clock} clock, torch {torch.__version__}, "
           f"ours in {dtype}"
@@ -293,11 +305,8 @@ def print_table(rows: list, args, load_before: tuple, load_after: tuple) -> None
         header += f"{'official':>10}{'ours/off.':>10}{'target':>8}"
     print(header)
     for key, ours, base in rows:
-        stage, mode, batch = key
-        name = "pose stream" if stage == "pose" else "full PMCE"
-        case = f"{mode} B={batch}"
         line = (
-            f"{name:<12}{case:<16}{ours['per_s']:>8.1f}{base['per_s']:>8.1f}"
+            f"{case_label(key)}{ours['per_s']:>8.1f}{base['per_s']:>8.1f}"
             f"{ours['per_s'] / base['per_s']:>9.2f}x{ours['peak_mb']:>9.0f}{base['peak_mb']:>9.0f}"
         )
         if reference:
@@ -317,13 +326,11 @@ def print_split(rows: list, reference: bool) -> None:
     for key, ours, _ in rows:
         if "split" not in ours:
             continue
-        stage, mode, batch = key
         split = ours["split"]
         rest = split["total_s"] - split["products_s"] - split["other_s"]
         ceiling = 1 / split["products_s"]
-        name = "pose stream" if stage == "pose" else "full PMCE"
         line = (
-            f"{name:<12}{f'{mode} B={batch}':<16}{1e3 * split['products_s']:>9.2f}"
+            f"{case_label(key)}{1e3 * split['products_s']:>9.2f}"
             f"{1e3 * split['other_s']:>8.2f}{1e3 * rest:>7.2f}{1e3 * split['total_s']:>8.2f}{ceiling:>10.1f}"
         )
         print(line + (f"{ceiling / OFFICIAL_CPU[key]:>12.2f}x" if reference else ""))
