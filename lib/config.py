@@ -239,6 +239,9 @@ _C.DATA.SYNTHETIC.ACROBATICS = 0.0
 # Share of the upper-body actions that move every limb and the trunk freely through their ranges
 # (motion.py _free: dance-, sport- and get-up-like limb combinations); 0: the scripted actions only.
 _C.DATA.SYNTHETIC.FREE_LIMBS = 0.0
+# Share of the lower-body actions that are runs, spins (and spin kicks), side kicks, get-ups from the floor
+# or dances (motion.py ATHLETICS); ACROBATICS + ATHLETICS <= 1; 0: none.
+_C.DATA.SYNTHETIC.ATHLETICS = 0.0
 _C.DATA.SYNTHETIC.BACKGROUND_VIDEO = "data/demo/sports2d_demo.mp4"  # scripts/fetch_assets.py
 # Test splits beside the synthetic one, in the same format: the synthetic test videos rendered and detected
 # ('synthetic_rendered'), and real motion capture rendered and detected ('real_motion'; never trained on).

@@ -24,7 +24,7 @@ from lib.data.synthetic.generate import (
     settings_hash,
 )
 from lib.data.synthetic.masks import facing_camera, render_silhouette, to_crop
-from lib.data.synthetic.motion import JOINT_LIMITS_DEG, sample_motion
+from lib.data.synthetic.motion import ATHLETICS, JOINT_LIMITS_DEG, sample_motion
 from tests.conftest import TINY_DATA_OPTS, body_cfg_opts
 
 
@@ -199,6 +199,38 @@ def test_free_limb_motions_cover_more_of_the_joint_ranges_and_stay_smooth():
         name: np.concatenate(d)[:, arms].std(axis=0).mean() for name, d in (("s", scripted), ("f", free))
     }
     assert spread["f"] > 1.3 * spread["s"], spread
+
+
+def test_athletic_motions_run_spin_and_get_up_smoothly():
+    acrobatic = sample_motion(np.random.default_rng(3), 120, acrobatics=0.25)
+    again = sample_motion(np.random.default_rng(3), 120, acrobatics=0.25, athletics=0.0)
+    np.testing.assert_array_equal(acrobatic.pose, again.pose)  # athletics 0: the old draws exactly
+    names, spin_deg_s, run_m_s, tilts = set(), [], [], []
+    for seed in range(12):
+        motion = sample_motion(np.random.default_rng(seed), 150, athletics=1.0)
+        names |= {a for a, _, _ in motion.actions}
+        assert np.abs(np.diff(motion.euler, n=2, axis=0)).max() < 0.35  # rad / frame^2: fast, no jumps
+        assert np.linalg.norm(np.diff(motion.trans, n=2, axis=0), axis=-1).max() < 0.08  # m / frame^2: flips
+        orient = Rotation.from_rotvec(motion.pose[:, :3])
+        turn = orient[1:] * orient[:-1].inv()
+        assert turn.magnitude().max() < np.deg2rad(45)
+        spin_deg_s.append(np.rad2deg(np.abs(turn.as_rotvec()[:, 1])).max() * motion.fps)
+        run_m_s.append(np.linalg.norm(np.diff(motion.trans[:, [0, 2]], axis=0), axis=-1).max() * motion.fps)
+        up = orient.apply([0.0, 1.0, 0.0])
+        tilts.append(np.rad2deg(np.arccos(np.clip(up[:, 1], -1, 1))))
+    assert set(ATHLETICS) <= names and not names & {"walk", "squat", "sit", "jump", "flip", "crawl"}
+    assert max(spin_deg_s) > 400  # degrees a second about the vertical: spins, not walking turns
+    assert max(run_m_s) > 2.5  # running pace
+    assert max(t.max() for t in tilts) > 70  # down on the floor (get-up) ...
+    assert all(t[-1] < 45 for t in tilts if t.max() > 70 and t[-15:].max() < 45)  # ... and up again
+    with pytest.raises(ValueError, match=r"acrobatics \+ athletics"):
+        sample_motion(np.random.default_rng(0), 30, acrobatics=0.6, athletics=0.6)
+
+
+def test_action_shares_beyond_one_are_refused():
+    cfg = get_cfg(opts=["DATA.SYNTHETIC.ACROBATICS", "0.5", "DATA.SYNTHETIC.ATHLETICS", "0.75"])
+    with pytest.raises(ValueError, match="ACROBATICS and ATHLETICS are shares"):
+        build_synthetic_settings(cfg)
 
 
 def _silhouette(vertices: np.ndarray, faces: np.ndarray, size: int) -> np.ndarray:

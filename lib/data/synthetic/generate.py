@@ -91,6 +91,7 @@ class SyntheticSettings:
     shape_code_noise: float = -1.0  # >= 0: features carry an emulated backbone shape estimate (shape_code)
     acrobatics: float = 0.0  # share of lower-body actions that are flips, cartwheels, crawling, lying, kicks
     free_limbs: float = 0.0  # share of upper-body actions that move every limb freely through its range
+    athletics: float = 0.0  # share of lower-body actions that are runs, spins, side kicks, get-ups, dances
     # 2D inputs and masks: 'noise' (the detection-noise model, fast) or 'blazepose' (render-and-detect)
     detector: str = "noise"
     background_video: str = ""  # 'blazepose': real footage the people are rendered over
@@ -111,6 +112,11 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
     if not 2 <= low <= high:
         raise ValueError(
             f"DATA.SYNTHETIC.SEQ_LEN_RANGE must be [low, high] with 2 <= low <= high, got {low, high}"
+        )
+    if min(s.ACROBATICS, s.ATHLETICS) < 0 or s.ACROBATICS + s.ATHLETICS > 1:
+        raise ValueError(
+            "DATA.SYNTHETIC.ACROBATICS and ATHLETICS are shares of the actions: each >= 0, together <= 1, "
+            f"got {s.ACROBATICS} and {s.ATHLETICS}"
         )
     return SyntheticSettings(
         seed=s.SEED,
@@ -134,6 +140,7 @@ def build_synthetic_settings(cfg) -> SyntheticSettings:
         shape_code_noise=s.SHAPE_CODE_NOISE,
         acrobatics=s.ACROBATICS,
         free_limbs=s.FREE_LIMBS,
+        athletics=s.ATHLETICS,
         detector=s.DETECTOR,
         background_video=s.BACKGROUND_VIDEO,
         blazepose_dir=cfg.DEMO.BLAZEPOSE_DIR,
@@ -219,7 +226,9 @@ def generate_video(
     if settings.motion_source == "real":
         pose_w, trans_w, actions = clip.pose, clip.transl, (clip.name,)
     else:
-        motion = sample_motion(rng, num_frames, settings.fps, settings.acrobatics, settings.free_limbs)
+        motion = sample_motion(
+            rng, num_frames, settings.fps, settings.acrobatics, settings.free_limbs, settings.athletics
+        )
         pose_w, trans_w, actions = motion.pose, motion.trans, tuple(a for a, _, _ in motion.actions)
     shot = film(body, settings, rng, pose_w, trans_w, betas, gender)
     occluder = _sample_occluder(rng, shot.keypoints, settings.occluder_prob)
@@ -550,7 +559,7 @@ def settings_hash(settings: SyntheticSettings, noise: DetectionNoise, body_files
     if settings.motion_source == "procedural":
         for key in ("motion_source", "mocap_dir"):
             fields.pop(key)
-    for key in ("acrobatics", "free_limbs"):
+    for key in ("acrobatics", "free_limbs", "athletics"):
         if fields[key] == 0:
             fields.pop(key)
     noise_fields = {k: v for k, v in asdict(noise).items() if v != () or k not in ("bias", "torso")}

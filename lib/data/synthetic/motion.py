@@ -1,7 +1,8 @@
 """Procedural human motion as SMPL pose parameters, for the synthetic video dataset.
 
-A motion is a sum of parametric *actions* (idle sway, walk, turn, arm raise, wave, squat, sit down, jump),
-each multiplied by a smooth envelope (smoothstep ramps in and out), so every joint angle is a smooth
+A motion is a sum of parametric *actions* (idle sway, walk, turn, arm raise, wave, squat, sit down, jump;
+optionally acrobatic and athletic ones), each multiplied by a smooth envelope (smoothstep ramps in and
+out), so every joint angle is a smooth
 function of time. Body-joint angles are Euler angles in SMPL's rest frame (x left, y up, z forward; the
 rotation of joint ``j`` is ``Rx(a) @ Ry(b) @ Rz(c)``), clipped to per-joint ranges (:data:`JOINT_LIMITS_DEG`)
 and converted to SMPL's 72 axis-angle values. The root follows a trajectory on the ground plane (y up)
@@ -24,6 +25,10 @@ ACTIONS = ("idle", "walk", "turn", "arm_raise", "wave", "squat", "sit", "jump")
 # Whole-body actions off the upright repertoire (``acrobatics`` > 0): the body pitched or rolled through
 # a full turn in the air, on the floor on hands and knees or lying, and fast single-limb strikes.
 ACROBATICS = ("flip", "cartwheel", "crawl", "lie", "kick", "punch")
+# Sports and floor transitions (``athletics`` > 0): running, fast spins on one foot (half of them with a
+# leg raised: spin kicks), kicks to the side, getting up from the back or the front, dancing (stepping
+# with wide, raised arm gestures).
+ATHLETICS = ("run", "spin", "side_kick", "get_up", "dance")
 # Joints that the free-limb layer (``free_limbs`` > 0) moves, with the share of their range it may reach:
 # arms fully, the trunk, head and legs less (the pelvis height follows the legs, feet stay plausible).
 _FREE_JOINTS = {
@@ -125,6 +130,7 @@ class _Track:
         self.lift = np.zeros(n)  # metres of root lift (jump flight; negative: nearer the floor)
         self.lean = np.zeros(n)  # degrees of whole-body forward pitch
         self.roll = np.zeros(n)  # degrees of whole-body roll about the forward axis
+        self.feet_planted = np.ones(n)  # share of the pelvis height and shift over the feet that the legs set
 
     def add(self, name: str, values: np.ndarray, weight: np.ndarray, mirror: bool = False) -> None:
         """Add (T, 3) degrees to joint ``name`` (and its mirror image on ``R_...`` when ``mirror``)."""
@@ -314,6 +320,91 @@ def _free(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
         track.add(name, centre * reach + half * wander, w)
 
 
+def _run(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
+    """Running: wide leg swings with the swing knee folded high, elbows bent ~90 degrees and pumping against
+    the legs, the trunk leaning forward, a bounce twice per stride, 2-3.2 m/s."""
+    amp, freq = rng.uniform(0.7, 1.0), rng.uniform(1.3, 1.6)  # strides (two steps) per second
+    phase = 2 * np.pi * freq * track.t + rng.uniform(0, 2 * np.pi)
+    for side, shift in (("L", 0.0), ("R", np.pi)):
+        leg = phase + shift
+        swing = (0.5 * (1 + np.cos(leg))) ** 2  # knee folds while the thigh travels forward
+        track.add_side(side, "Hip", _xyz(-20 - 35 * amp * np.sin(leg)), w)
+        track.add_side(side, "Knee", _xyz(20 + 80 * amp * swing), w)
+        track.add_side(side, "Ankle", _xyz(12 * np.sin(leg + 0.5)), w)
+        track.add_side(side, "Shoulder", _xyz(40 * amp * np.sin(leg), 0, 10), w)
+        track.add_side(side, "Elbow", _xyz(0, -80 - 20 * np.sin(leg)), w)
+    track.add("Spine2", _xyz(0, 8 * amp * np.sin(phase)), w)
+    track.lean += w * rng.uniform(5, 12)
+    track.speed += w * rng.uniform(2.0, 3.2)
+    track.lift += w * (0.03 * np.cos(2 * phase) - 0.06)
+    track.feet_planted -= w  # the pelvis travels smoothly over the flight phases, not from foot to foot
+
+
+def _spin(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
+    """A fast turn on the spot through 180-450 degrees, arms out or pulled in; half of the spins raise one
+    leg forward and out at their middle (a spin kick) with the trunk tilting away from it."""
+    duration = max(end - start, 1e-3)
+    s = np.clip((track.t - start) / duration, 0, 1)
+    turn = np.deg2rad(rng.uniform(180, 450)) * rng.choice([-1.0, 1.0])
+    track.yaw_rate += turn * 6 * s * (1 - s) / duration  # smoothstep's derivative: smooth start and stop
+    body = np.sin(np.pi * s) ** 2
+    track.add("L_Shoulder", _xyz(-rng.uniform(0, 40), 0, rng.uniform(30, 90)), body, mirror=True)
+    track.add("L_Elbow", _xyz(0, -rng.uniform(10, 100)), body, mirror=True)
+    if rng.random() < 0.5:
+        side = "L" if rng.random() < 0.5 else "R"
+        track.add_side(side, "Hip", _xyz(-rng.uniform(30, 70), 0, rng.uniform(20, 50)), body)
+        track.add_side(side, "Knee", _xyz(rng.uniform(0, 50)), body)
+        track.roll += body * rng.uniform(10, 25) * (1.0 if side == "L" else -1.0)  # away from the leg
+
+
+def _side_kick(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
+    """One leg chambered and driven out sideways, the trunk tilting away from it, arms out for balance."""
+    side = "L" if rng.random() < 0.5 else "R"
+    s = np.clip((track.t - start) / max(end - start, 1e-3), 0, 1)
+    strike, w = np.sin(np.pi * s) ** 2, envelope(track.t, start, end, 0.25 * (end - start))
+    track.add_side(side, "Hip", _xyz(-rng.uniform(0, 50), 0, 50), strike)
+    track.add_side(side, "Knee", _xyz(rng.uniform(40, 90)), np.clip(w - strike, 0, 1))  # chamber, extend
+    track.roll += strike * rng.uniform(20, 45) * (1.0 if side == "L" else -1.0)  # away from the kicking leg
+    track.add("L_Shoulder", _xyz(0, 0, rng.uniform(30, 70)), w, mirror=True)
+
+
+def _get_up(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
+    """Getting down to the floor and up again: lying on the back (sitting up, feet drawn in, one hand
+    behind) or on the front (pushing up to hands and knees), then through a crouch to standing."""
+    s = np.clip((track.t - start) / max(end - start, 1e-3), 0, 1)
+    lying = smoothstep(s / 0.15) * (1 - smoothstep((s - 0.3) / 0.3))
+    standing = smoothstep((s - 0.55) / 0.4)
+    crouch = smoothstep(s / 0.15) * (1 - lying) * (1 - standing)
+    face_up = rng.random() < 0.5
+    track.lean += lying * (-90.0 if face_up else 90.0) + crouch * (rng.uniform(10, 30) if face_up else 60.0)
+    track.lift -= lying * rng.uniform(0.7, 0.8) + crouch * (0.15 if face_up else 0.3)
+    track.add("L_Hip", _xyz(-rng.uniform(90, 115), 0, rng.uniform(0, 20)), crouch, mirror=True)
+    track.add("L_Knee", _xyz(rng.uniform(100, 135)), crouch, mirror=True)
+    track.add("L_Knee", _xyz(rng.uniform(0, 40)), lying, mirror=True)
+    track.add("L_Shoulder", _xyz(-rng.uniform(20, 80), 0, -rng.uniform(0, 20)), crouch, mirror=True)
+    track.add("Spine1", _xyz(rng.uniform(15, 35)), crouch)
+    track.add("Neck", _xyz(rng.uniform(10, 30) if face_up else -30.0), lying)
+
+
+def _dance(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
+    """Stepping to a beat (knees bouncing, weight shifting side to side, a slow turn) with wide arm
+    gestures: both arms raised sideways and swinging, out of phase, elbows opening and closing."""
+    beat = rng.uniform(0.8, 1.4)  # steps per second
+    phase = 2 * np.pi * beat * track.t + rng.uniform(0, 2 * np.pi)
+    bounce = 0.5 * (1 - np.cos(2 * phase))
+    track.add("L_Knee", _xyz(rng.uniform(10, 35) * bounce), w, mirror=True)
+    track.add("L_Hip", _xyz(-10 * bounce), w, mirror=True)
+    for side, sign in (("L", 1.0), ("R", -1.0)):
+        arm = phase * rng.uniform(0.5, 1.0) + rng.uniform(0, 2 * np.pi)
+        track.add_side(side, "Hip", _xyz(0, 0, 6 + 6 * sign * np.sin(phase)), w)
+        raise_deg = rng.uniform(60, 150) + 35 * np.sin(arm)
+        track.add_side(side, "Shoulder", _xyz(35 * np.sin(arm + 1.0), 0, raise_deg), w)
+        track.add_side(side, "Elbow", _xyz(0, -50 - 40 * np.sin(arm + 2.0)), w)
+    track.roll += w * 6 * np.sin(phase)
+    track.add("Spine2", _xyz(0, 10 * np.sin(phase), 8 * np.sin(phase)), w)
+    track.yaw_rate += w * np.deg2rad(rng.uniform(-90, 90))
+
+
 _DURATIONS = {  # seconds (min, max) of each action's envelope
     "idle": (1.0, 2.5),
     "walk": (2.0, 5.0),
@@ -330,6 +421,11 @@ _DURATIONS = {  # seconds (min, max) of each action's envelope
     "kick": (0.8, 1.4),
     "punch": (1.5, 3.0),
     "free": (1.5, 4.0),
+    "run": (1.5, 3.0),
+    "spin": (0.8, 1.4),
+    "side_kick": (0.8, 1.4),
+    "get_up": (2.5, 4.0),
+    "dance": (2.0, 4.0),
 }
 _LOWER_BODY = ("idle", "walk", "turn", "squat", "sit", "jump")  # one at a time, cross-faded
 _UPPER_BODY = ("arm_raise", "wave")  # overlaid on the lower-body timeline
@@ -341,13 +437,16 @@ def sample_motion(
     fps: float = 30.0,
     acrobatics: float = 0.0,
     free_limbs: float = 0.0,
+    athletics: float = 0.0,
 ) -> Motion:
     """A random composed motion of ``num_frames`` frames (deterministic given ``rng``); each lower-body
-    action is one of :data:`ACROBATICS` with probability ``acrobatics``, each upper-body one a free-limb
-    excursion (:func:`_free`) with probability ``free_limbs`` (0 and 0: the draws of the upright repertoire
-    only, as before)."""
+    action is one of :data:`ACROBATICS` with probability ``acrobatics``, one of :data:`ATHLETICS` with
+    probability ``athletics``, each upper-body one a free-limb excursion (:func:`_free`) with probability
+    ``free_limbs`` (all 0: the draws of the upright repertoire only, as before)."""
     if num_frames < 2:
         raise ValueError(f"num_frames must be >= 2, got {num_frames}")
+    if acrobatics + athletics > 1:
+        raise ValueError(f"acrobatics + athletics must be <= 1, got {acrobatics} + {athletics}")
     t = np.arange(num_frames) / fps
     total = t[-1]
     track = _Track(t)
@@ -358,6 +457,8 @@ def sample_motion(
     while cursor < total:
         if acrobatics > 0 and rng.random() < acrobatics:
             name = ACROBATICS[rng.integers(len(ACROBATICS))]
+        elif athletics > 0 and rng.random() < athletics / (1 - acrobatics):  # of the non-acrobatic ones
+            name = ATHLETICS[rng.integers(len(ATHLETICS))]
         else:
             name = _LOWER_BODY[rng.choice(len(_LOWER_BODY), p=[0.1, 0.35, 0.15, 0.15, 0.12, 0.13])]
         start, end = cursor, cursor + rng.uniform(*_DURATIONS[name])
@@ -384,7 +485,10 @@ def sample_motion(
 
 
 def _add_action(track: _Track, rng: np.random.Generator, name: str, start: float, end: float, ramp: float):
-    timed = {"jump": _jump, "flip": _flip, "cartwheel": _cartwheel, "kick": _kick}
+    timed = {
+        "jump": _jump, "flip": _flip, "cartwheel": _cartwheel, "kick": _kick, "spin": _spin,
+        "side_kick": _side_kick, "get_up": _get_up,
+    }  # fmt: skip
     if name in timed:  # shaped by their own clock rather than by the envelope
         timed[name](track, rng, start, end)
         return
@@ -402,6 +506,8 @@ def _add_action(track: _Track, rng: np.random.Generator, name: str, start: float
         "lie": _lie,
         "punch": _punch,
         "free": _free,
+        "run": _run,
+        "dance": _dance,
     }[name](track, rng, w)
 
 
@@ -422,8 +528,8 @@ def _finish(track: _Track, rng: np.random.Generator, fps: float, actions) -> Mot
     height = THIGH * np.cos(hip) + SHANK * np.cos(knee - hip)  # (T, 2)
     back = (THIGH * np.sin(hip) - SHANK * np.sin(knee - hip)).mean(axis=1)
     drop = height.max(axis=1) - (THIGH + SHANK)
-    position = position - back[:, None] * forward
-    position[:, 1] = drop + track.lift
+    position = position - (track.feet_planted * back)[:, None] * forward
+    position[:, 1] = track.feet_planted * drop + track.lift
     angles = np.stack([heading, np.deg2rad(track.lean), np.deg2rad(track.roll)], axis=-1)
     orient = Rotation.from_euler("YXZ", angles)
     pose = np.concatenate([orient.as_rotvec()[:, None], body[:, 1:]], axis=1).reshape(-1, 72)
