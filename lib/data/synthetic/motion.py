@@ -2,12 +2,12 @@
 
 A motion is a sum of parametric *actions* (idle sway, walk, turn, arm raise, wave, squat, sit down, jump;
 optionally acrobatic and athletic ones), each multiplied by a smooth envelope (smoothstep ramps in and
-out), so every joint angle is a smooth
-function of time. Body-joint angles are Euler angles in SMPL's rest frame (x left, y up, z forward; the
-rotation of joint ``j`` is ``Rx(a) @ Ry(b) @ Rz(c)``), clipped to per-joint ranges (:data:`JOINT_LIMITS_DEG`)
-and converted to SMPL's 72 axis-angle values. The root follows a trajectory on the ground plane (y up)
-driven by the actions' forward speed and turning rate; its height follows the legs (pelvis drop from hip
-and knee flexion) plus the jump lift. Everything is a pure function of a ``numpy.random.Generator``.
+out), so every joint angle is a smooth function of time. Body-joint angles are Euler angles in SMPL's rest
+frame (x left, y up, z forward; the rotation of joint ``j`` is ``Rx(a) @ Ry(b) @ Rz(c)``), clipped to
+per-joint ranges (:data:`JOINT_LIMITS_DEG`) and converted to SMPL's 72 axis-angle values. The root follows
+a trajectory on the ground plane (y up) driven by the actions' forward speed and turning rate; its height
+follows the legs (pelvis drop from hip and knee flexion; not while running) plus the jump lift. Everything
+is a pure function of a ``numpy.random.Generator``.
 
 Left-side angles are given; the right side is the mirror image: same x, negated y and z.
 """
@@ -369,8 +369,8 @@ def _side_kick(track: _Track, rng: np.random.Generator, start: float, end: float
 
 
 def _get_up(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
-    """Getting down to the floor and up again: lying on the back (sitting up, feet drawn in, one hand
-    behind) or on the front (pushing up to hands and knees), then through a crouch to standing."""
+    """Getting down to the floor and up again: lying on the back (then sitting up, feet drawn in) or on
+    the front (then pushing up to hands and knees), through a crouch to standing."""
     s = np.clip((track.t - start) / max(end - start, 1e-3), 0, 1)
     lying = smoothstep(s / 0.15) * (1 - smoothstep((s - 0.3) / 0.3))
     standing = smoothstep((s - 0.55) / 0.4)
