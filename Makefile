@@ -51,9 +51,9 @@ run: venv
 
 ## demo-model: the model the demo uses when it exists (<= 2 h on 2 CPU cores; docs/experiments.md): BlazePose-
 ## fitted noise, acrobatic, athletic and free-limb motion, 2.5x the videos, 16-frame windows, 8x / 14x the
-## stage-1 / stage-2 training; evaluated (network and fitted SMPL body, flip test) on its synthetic test split and on
-## the rendered-and-detected and real-motion splits shared by all models, beside BlazePose's own world
-## landmarks
+## stage-1 / stage-2 training; evaluated (network and fitted SMPL body, flip test) on its synthetic test
+## split and on the rendered-and-detected and real-motion splits shared by all models, beside BlazePose's
+## own world landmarks
 demo-model: assets
 	@start=$$(date +%s); set -e; \
 	$(PY) scripts/make_synthetic_body.py; \

@@ -205,7 +205,7 @@ def test_athletic_motions_run_spin_and_get_up_smoothly():
     acrobatic = sample_motion(np.random.default_rng(3), 120, acrobatics=0.25)
     again = sample_motion(np.random.default_rng(3), 120, acrobatics=0.25, athletics=0.0)
     np.testing.assert_array_equal(acrobatic.pose, again.pose)  # athletics 0: the old draws exactly
-    names, spin_deg_s, run_m_s, tilts = set(), [], [], []
+    names, spin_deg_s, run_m_s, get_ups = set(), [], [], []
     for seed in range(12):
         motion = sample_motion(np.random.default_rng(seed), 150, athletics=1.0)
         names |= {a for a, _, _ in motion.actions}
@@ -216,13 +216,15 @@ def test_athletic_motions_run_spin_and_get_up_smoothly():
         assert turn.magnitude().max() < np.deg2rad(45)
         spin_deg_s.append(np.rad2deg(np.abs(turn.as_rotvec()[:, 1])).max() * motion.fps)
         run_m_s.append(np.linalg.norm(np.diff(motion.trans[:, [0, 2]], axis=0), axis=-1).max() * motion.fps)
-        up = orient.apply([0.0, 1.0, 0.0])
-        tilts.append(np.rad2deg(np.arccos(np.clip(up[:, 1], -1, 1))))
+        tilt = np.rad2deg(np.arccos(np.clip(orient.apply([0.0, 1.0, 0.0])[:, 1], -1, 1)))
+        for name, start, end in motion.actions:  # the next action starts 0.5 s before one ends
+            last = int((end - 0.5) * motion.fps)
+            if name == "get_up" and start >= 0 and last < len(tilt):
+                get_ups.append((tilt[int(start * motion.fps) : last].max(), tilt[last]))
     assert set(ATHLETICS) <= names and not names & {"walk", "squat", "sit", "jump", "flip", "crawl"}
     assert max(spin_deg_s) > 400  # degrees a second about the vertical: spins, not walking turns
     assert max(run_m_s) > 2.5  # running pace
-    assert max(t.max() for t in tilts) > 70  # down on the floor (get-up) ...
-    assert all(t[-1] < 45 for t in tilts if t.max() > 70 and t[-15:].max() < 45)  # ... and up again
+    assert get_ups and all(down > 70 and up < 30 for down, up in get_ups)  # down on the floor and up again
     with pytest.raises(ValueError, match=r"acrobatics \+ athletics"):
         sample_motion(np.random.default_rng(0), 30, acrobatics=0.6, athletics=0.6)
 

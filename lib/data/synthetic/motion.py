@@ -340,6 +340,11 @@ def _run(track: _Track, rng: np.random.Generator, w: np.ndarray) -> None:
     track.feet_planted -= w  # the pelvis travels smoothly over the flight phases, not from foot to foot
 
 
+def _tilt_away(track: _Track, side: str, degrees: np.ndarray) -> None:
+    """Roll the whole body ``degrees`` (T,) away from the raised leg of ``side`` ('L' or 'R')."""
+    track.roll += degrees * (1.0 if side == "L" else -1.0)
+
+
 def _spin(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
     """A fast turn on the spot through 180-450 degrees, arms out or pulled in; half of the spins raise one
     leg forward and out at their middle (a spin kick) with the trunk tilting away from it."""
@@ -354,7 +359,7 @@ def _spin(track: _Track, rng: np.random.Generator, start: float, end: float) -> 
         side = "L" if rng.random() < 0.5 else "R"
         track.add_side(side, "Hip", _xyz(-rng.uniform(30, 70), 0, rng.uniform(20, 50)), body)
         track.add_side(side, "Knee", _xyz(rng.uniform(0, 50)), body)
-        track.roll += body * rng.uniform(10, 25) * (1.0 if side == "L" else -1.0)  # away from the leg
+        _tilt_away(track, side, body * rng.uniform(10, 25))
 
 
 def _side_kick(track: _Track, rng: np.random.Generator, start: float, end: float) -> None:
@@ -364,7 +369,7 @@ def _side_kick(track: _Track, rng: np.random.Generator, start: float, end: float
     strike, w = np.sin(np.pi * s) ** 2, envelope(track.t, start, end, 0.25 * (end - start))
     track.add_side(side, "Hip", _xyz(-rng.uniform(0, 50), 0, 50), strike)
     track.add_side(side, "Knee", _xyz(rng.uniform(40, 90)), np.clip(w - strike, 0, 1))  # chamber, extend
-    track.roll += strike * rng.uniform(20, 45) * (1.0 if side == "L" else -1.0)  # away from the kicking leg
+    _tilt_away(track, side, strike * rng.uniform(20, 45))
     track.add("L_Shoulder", _xyz(0, 0, rng.uniform(30, 70)), w, mirror=True)
 
 
